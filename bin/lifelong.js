@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+'use strict';
+// The compiled CLI (npm install builds dist/ through the prepare script).
+require('../dist/src/cli/main.js')
+  .main(process.argv.slice(2))
+  .then((code) => {
+    process.exitCode = code;
+  });

@@ -1,0 +1,64 @@
+import { parseArgs } from 'node:util';
+import { LifelongError } from '../core/errors';
+import { runCommand } from './run-command';
+
+const USAGE = `lifelong — online continual learning
+
+Usage:
+  lifelong run --pipeline FILE [--report FILE] [--config FILE] [--compare STRATEGY[,STRATEGY]]
+               [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--metrics-port PORT] [--no-metrics]
+  lifelong help
+
+run       learns the pipeline's task stream; on a finite source exits 0 when the stream ends.
+          --report FILE    write the run's JSON report (accuracy matrix, transfer, forgetting, speed)
+          --config FILE    daemon config (default config/default.json); LIFELONG_* variables override it
+          --compare LIST   also run these strategies on the same stream, and print them side by side
+          --backend NAME   override the config's tensor backend
+          --metrics-port P override the metrics port (0 = any free port); --no-metrics serves none
+`;
+
+/** The CLI. Returns the process exit code; never calls process.exit (so tests can call it). */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run': {
+        const { values } = parseArgs({
+          args: [...rest],
+          options: {
+            pipeline: { type: 'string' },
+            report: { type: 'string' },
+            config: { type: 'string' },
+            compare: { type: 'string' },
+            backend: { type: 'string' },
+            'metrics-port': { type: 'string' },
+            'no-metrics': { type: 'boolean', default: false },
+          },
+          strict: true,
+        });
+        if (!values.pipeline) throw new LifelongError('lifelong run needs --pipeline FILE');
+        return await runCommand({
+          pipeline: values.pipeline,
+          ...(values.report ? { report: values.report } : {}),
+          ...(values.config ? { config: values.config } : {}),
+          compare: values.compare ? values.compare.split(',').map((s) => s.trim()).filter(Boolean) : [],
+          ...(values.backend ? { backend: values.backend } : {}),
+          ...(values['metrics-port'] !== undefined ? { metricsPort: values['metrics-port'] } : {}),
+          metrics: !values['no-metrics'],
+        });
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        process.stderr.write(`lifelong: unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (error) {
+    process.stderr.write(`lifelong: ${(error as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,97 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { selectBackend } from '../backend/backend';
+import { loadDaemonConfig, type DaemonConfigOverrides } from '../config/daemon-config';
+import { loadPipelineConfig } from '../config/pipeline-config';
+import { createLogger } from '../core/log';
+import type { RunReport } from '../engine/report';
+import { runPipeline } from '../engine/run-pipeline';
+import { MetricsServer } from '../metrics/http-server';
+import { LifelongMetrics } from '../metrics/prometheus';
+import { formatComparison, formatMatrix, formatSummary } from './format';
+import { TaskProgress } from './progress';
+
+export interface RunCommandOptions {
+  readonly pipeline: string;
+  readonly report?: string;
+  readonly config?: string;
+  /** Other strategies to run on the same stream, after the pipeline's own. */
+  readonly compare: readonly string[];
+  readonly backend?: string;
+  readonly metricsPort?: string;
+  readonly metrics: boolean;
+}
+
+const DEFAULT_DAEMON_CONFIG = path.resolve(__dirname, '../../../config/default.json');
+
+/** `lifelong run`: one pipeline (and its comparisons) to the end of the stream. */
+export async function runCommand(options: RunCommandOptions): Promise<number> {
+  const overrides: DaemonConfigOverrides = {
+    ...(options.backend ? { backend: options.backend as never } : {}),
+    metrics: { ...(options.metricsPort !== undefined ? { port: options.metricsPort } : {}), ...(options.metrics ? {} : { enabled: false }) },
+  };
+  const daemon = loadDaemonConfig(options.config ?? (fs.existsSync(DEFAULT_DAEMON_CONFIG) ? DEFAULT_DAEMON_CONFIG : undefined), overrides);
+  const log = createLogger(daemon.log.level, daemon.log.format);
+  const pipeline = loadPipelineConfig(options.pipeline);
+  const backend = await selectBackend(daemon.backend, (m) => log.info(m));
+
+  // One registry per run, so a comparison's counters start at zero; the server shows the current run.
+  let current = new LifelongMetrics();
+  let server: MetricsServer | undefined;
+  let currentTask: string | undefined;
+  if (daemon.metrics.enabled) {
+    server = new MetricsServer({
+      metrics: { metrics: () => current.metrics(), get contentType() { return current.contentType; } },
+      health: () => ({ healthy: true, details: { pipeline: pipeline.name, task: currentTask ?? null } }),
+    });
+    const port = await server.start(daemon.metrics.host, daemon.metrics.port);
+    log.info(`metrics on http://${daemon.metrics.host}:${port}/metrics`);
+  }
+
+  const abort = new AbortController();
+  const onSignal = (signal: string) => {
+    log.warn(`${signal}: stopping after the batch in hand`);
+    abort.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const reports: RunReport[] = [];
+  try {
+    for (const strategy of [pipeline.strategy.name, ...options.compare]) {
+      if (abort.signal.aborted) break;
+      if (reports.length > 0) current = new LifelongMetrics({ defaultMetrics: false });
+      const progress = new TaskProgress(strategy);
+      const report = await runPipeline({
+        pipeline,
+        backend: backend.name,
+        ...(strategy === pipeline.strategy.name ? {} : { strategyOverride: { name: strategy, params: {} } }),
+        metrics: current,
+        log,
+        signal: abort.signal,
+        onEvent: (event, recorder, expected) => {
+          if (event.kind === 'task-started') currentTask = event.task.name;
+          progress.update(event, recorder, expected);
+        },
+      });
+      reports.push(report);
+      process.stdout.write(`\n${formatMatrix(report)}\n${formatSummary(report)}\n`);
+    }
+    if (reports.length > 1) process.stdout.write(`\n${formatComparison(reports)}\n`);
+    if (options.report && reports[0]) {
+      const [main, ...comparisons] = reports;
+      fs.mkdirSync(path.dirname(path.resolve(options.report)), { recursive: true });
+      fs.writeFileSync(options.report, `${JSON.stringify(comparisons.length ? { ...main, comparisons } : main, null, 2)}\n`);
+      log.info(`report written to ${options.report}`);
+    }
+    if (abort.signal.aborted) {
+      log.warn('interrupted before the end of the stream');
+      return 130;
+    }
+    return 0;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    await server?.close();
+  }
+}

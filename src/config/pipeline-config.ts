@@ -1,0 +1,284 @@
+/**
+ * A pipeline file (pipelines/*.json) says what to learn: the stream, the scenario, the model,
+ * the continual-learning strategy, and how to train and evaluate.
+ *
+ * `source` is a union keyed by `type`. convict cannot validate unions, so the main schema takes
+ * `source` as an object and SOURCE_SECTIONS validates it, with convict again, once its type is
+ * known. Adding a source type = one interface in SourceConfig plus one entry in SOURCE_SECTIONS
+ * (the compiler insists on the entry).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type convict from 'convict';
+import { SCENARIOS, type Scenario } from '../core/types';
+import { configErrorFor, formats, isPlainObject, readJsonObject, render, resolveConfig, type ConfigIssue } from './load';
+
+// ---------------------------------------------------------------------------------------------
+// Sources.
+
+/** Split MNIST: digits in pairs (0/1, 2/3, ...), one pair per task. */
+export interface SplitMnistSourceConfig {
+  readonly type: 'split-mnist';
+  /** 1 to 5. */
+  readonly tasks: number;
+  /** Training samples streamed per task; 0 = all of them (about 12000). */
+  readonly samplesPerTask: number;
+}
+
+/** Permuted MNIST: every task is all ten digits under its own fixed pixel permutation. */
+export interface PermutedMnistSourceConfig {
+  readonly type: 'permuted-mnist';
+  readonly tasks: number;
+  /** Training samples streamed per task; 0 = all 60000. */
+  readonly samplesPerTask: number;
+}
+
+/** Rotated MNIST: every task is all ten digits rotated by its own angle. */
+export interface RotatedMnistSourceConfig {
+  readonly type: 'rotated-mnist';
+  readonly tasks: number;
+  /** Training samples streamed per task; 0 = all 60000. */
+  readonly samplesPerTask: number;
+  /**
+   * Degrees, one per task (always `tasks` long once loaded). Left empty in the file, the tasks
+   * are spread evenly over [0, 180): angle of task i = i * 180 / tasks.
+   */
+  readonly angles: readonly number[];
+}
+
+export type SourceConfig = SplitMnistSourceConfig | PermutedMnistSourceConfig | RotatedMnistSourceConfig;
+export type SourceType = SourceConfig['type'];
+
+type SourceFields<T extends SourceType> = Omit<Extract<SourceConfig, { type: T }>, 'type'>;
+
+interface SourceSection<T extends SourceType> {
+  readonly schema: convict.Schema<SourceFields<T>>;
+  /** Cross-key checks and derived values, once every key is valid on its own. */
+  readonly complete?: (fields: SourceFields<T>, issues: ConfigIssue[]) => SourceFields<T>;
+}
+
+const tasksField = (fallback: number, max?: number) => ({
+  doc: 'Number of tasks in the stream.',
+  format: formats.integer(max === undefined ? { min: 1 } : { min: 1, max }),
+  default: fallback,
+});
+const samplesPerTaskField = {
+  doc: 'Training samples streamed per task; 0 streams all of them.',
+  format: formats.integer({ min: 0 }),
+  default: 0,
+};
+
+/** The schema of each source type, validated after `type` is known. */
+const SOURCE_SECTIONS: { readonly [T in SourceType]: SourceSection<T> } = {
+  'split-mnist': {
+    schema: { tasks: tasksField(5, 5), samplesPerTask: samplesPerTaskField },
+  },
+  'permuted-mnist': {
+    schema: { tasks: tasksField(10), samplesPerTask: samplesPerTaskField },
+  },
+  'rotated-mnist': {
+    schema: {
+      tasks: tasksField(5),
+      samplesPerTask: samplesPerTaskField,
+      angles: { doc: 'Degrees per task; empty spreads them over [0, 180).', format: formats.numberList(), default: [] },
+    },
+    complete(fields, issues) {
+      if (fields.angles.length === 0) {
+        return { ...fields, angles: Array.from({ length: fields.tasks }, (_, i) => (i * 180) / fields.tasks) };
+      }
+      if (fields.angles.length !== fields.tasks) {
+        issues.push({
+          key: 'source.angles',
+          problem: `must give one angle per task (tasks is ${fields.tasks}), got ${fields.angles.length}`,
+        });
+      }
+      return fields;
+    },
+  },
+};
+
+export const SOURCE_TYPES = Object.keys(SOURCE_SECTIONS) as readonly SourceType[];
+
+function isSourceType(value: unknown): value is SourceType {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(SOURCE_SECTIONS, value);
+}
+
+function resolveSourceSection<T extends SourceType>(
+  type: T,
+  values: Record<string, unknown>,
+  issues: ConfigIssue[],
+): SourceConfig | undefined {
+  const section = SOURCE_SECTIONS[type] as SourceSection<T>;
+  const schema = {
+    type: { doc: 'Source type.', format: formats.oneOf([type]), default: type },
+    ...section.schema,
+  } as convict.Schema<SourceFields<T> & { type: T }>;
+  const resolved = resolveConfig(schema, { file: values }, 'source');
+  issues.push(...resolved.issues);
+  if (resolved.value === undefined) return undefined;
+  const { type: _type, ...fields } = resolved.value;
+  const completed = section.complete ? section.complete(fields as SourceFields<T>, issues) : fields;
+  return { type, ...completed } as unknown as SourceConfig;
+}
+
+function resolveSource(values: unknown, issues: ConfigIssue[]): SourceConfig | undefined {
+  if (values === undefined) {
+    issues.push({ key: 'source', problem: `is required: it must be an object with a "type"` });
+    return undefined;
+  }
+  if (!isPlainObject(values)) return undefined; // already reported by the main schema
+  const type = values.type;
+  if (!isSourceType(type)) {
+    const allowed = SOURCE_TYPES.map((t) => JSON.stringify(t)).join(', ');
+    issues.push({
+      key: 'source.type',
+      problem:
+        type === undefined
+          ? `is required: it must be one of ${allowed}`
+          : `must be one of ${allowed}, got ${render(type)}`,
+    });
+    return undefined;
+  }
+  return resolveSourceSection(type, values, issues);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pipeline.
+
+export const OPTIMIZERS = ['adam', 'sgd'] as const;
+export type Optimizer = (typeof OPTIMIZERS)[number];
+
+export interface ModelConfig {
+  /** Hidden layer sizes of the MLP trunk, e.g. [400, 400]; never empty. */
+  readonly hiddenLayers: readonly number[];
+  /** Output units per head; 0 = as many as the source has classes per task. */
+  readonly outputUnits: number;
+}
+
+export interface StrategyConfig {
+  /** A registered strategy (finetune, l2, ewc, online-ewc...) or the name of a module's strategy. */
+  readonly name: string;
+  /** Absolute path of a user's JS module exporting a strategy factory; absent for built-ins. */
+  readonly module?: string;
+  /** Hyperparameters, validated by the strategy itself. */
+  readonly params: Readonly<Record<string, unknown>>;
+}
+
+export interface TrainingConfig {
+  readonly batchSize: number;
+  readonly optimizer: Optimizer;
+  readonly learningRate: number;
+  /** Gradient steps taken on each micro-batch (the stream is seen once). */
+  readonly stepsPerBatch: number;
+  /** A partial micro-batch is trained on after waiting this long for more samples. */
+  readonly batchTimeoutMs: number;
+}
+
+export interface EvaluationConfig {
+  /** Held-out samples per task used to measure accuracy after each task. */
+  readonly probeSize: number;
+  /** Without a test split, every holdoutEvery-th labelled sample is held out for the probe. */
+  readonly holdoutEvery: number;
+}
+
+export interface PipelineConfig {
+  /** Lower-case letters, digits and '-'; used in metric labels and file names. */
+  readonly name: string;
+  /** '' when the file has none. */
+  readonly description: string;
+  readonly seed: number;
+  readonly scenario: Scenario;
+  readonly source: SourceConfig;
+  readonly model: ModelConfig;
+  readonly strategy: StrategyConfig;
+  readonly training: TrainingConfig;
+  readonly evaluation: EvaluationConfig;
+}
+
+/** The file's shape before the source is resolved and the module path made absolute. */
+type PipelineFile = Omit<PipelineConfig, 'source' | 'strategy'> & {
+  readonly source: Record<string, unknown>;
+  readonly strategy: Omit<StrategyConfig, 'module'> & { readonly module: string };
+};
+
+const NAME = { pattern: /^[a-z0-9-]{1,64}$/, expects: "1 to 64 of a-z, 0-9 and '-'" };
+
+const PIPELINE_SCHEMA: convict.Schema<PipelineFile> = {
+  name: { doc: 'Pipeline name.', format: formats.string(NAME), default: null },
+  description: { doc: 'What the pipeline shows, for people.', format: formats.string(), default: '' },
+  seed: { doc: 'Seed of every random choice.', format: formats.integer(), default: 1 },
+  scenario: { doc: 'Continual-learning scenario.', format: formats.oneOf(SCENARIOS), default: null },
+  // Validated per type by SOURCE_SECTIONS; `Object` (not a function) so that convict keeps
+  // nested values whole.
+  source: { doc: 'Where samples come from; keyed by "type".', format: Object, default: {} },
+  model: {
+    hiddenLayers: {
+      doc: 'Hidden layer sizes of the MLP.',
+      format: formats.integerList({ min: 1, minLength: 1 }),
+      default: [400, 400],
+    },
+    outputUnits: {
+      doc: 'Output units per head; 0 takes them from the source.',
+      format: formats.integer({ min: 0 }),
+      default: 0,
+    },
+  },
+  strategy: {
+    name: { doc: 'Strategy name.', format: formats.string(NAME), default: null },
+    module: {
+      doc: "Path of a JS module exporting a strategy factory, relative to the pipeline file; '' for a built-in.",
+      format: formats.string(),
+      default: '',
+    },
+    params: { doc: 'Strategy hyperparameters, validated by the strategy.', format: Object, default: {} },
+  },
+  training: {
+    batchSize: { doc: 'Samples per micro-batch.', format: formats.integer({ min: 1 }), default: 128 },
+    optimizer: { doc: 'Optimizer.', format: formats.oneOf(OPTIMIZERS), default: 'adam' },
+    learningRate: { doc: 'Learning rate.', format: formats.number({ above: 0 }), default: 0.001 },
+    stepsPerBatch: { doc: 'Gradient steps per micro-batch.', format: formats.integer({ min: 1 }), default: 1 },
+    batchTimeoutMs: {
+      doc: 'Milliseconds to wait for a micro-batch to fill before training on what arrived.',
+      format: formats.integer({ min: 1 }),
+      default: 1000,
+    },
+  },
+  evaluation: {
+    probeSize: { doc: 'Held-out samples per task for accuracy.', format: formats.integer({ min: 1 }), default: 300 },
+    holdoutEvery: {
+      doc: 'Without a test split, hold out every n-th labelled sample.',
+      format: formats.integer({ min: 1 }),
+      default: 10,
+    },
+  },
+};
+
+/**
+ * Loads and validates a pipeline file. `strategy.module`, if set, comes back as an absolute path
+ * resolved against the file's folder (and must exist). Throws one ConfigError naming the file
+ * and every offending key.
+ */
+export function loadPipelineConfig(file: string): PipelineConfig {
+  const values = readJsonObject(file, 'pipeline config');
+  const resolved = resolveConfig(PIPELINE_SCHEMA, { file: values });
+  const issues = [...resolved.issues];
+  const source = resolveSource(values.source, issues);
+
+  // Checked from the file's values so that a missing module is reported with the other problems.
+  let module: string | undefined;
+  const relative = isPlainObject(values.strategy) ? values.strategy.module : undefined;
+  if (typeof relative === 'string' && relative !== '') {
+    module = path.resolve(path.dirname(path.resolve(file)), relative);
+    if (!fs.existsSync(module)) issues.push({ key: 'strategy.module', problem: `no such file: ${module}` });
+  }
+
+  if (resolved.value === undefined || source === undefined || issues.length > 0) {
+    throw configErrorFor(file, file, issues);
+  }
+  const { module: _relative, ...strategy } = resolved.value.strategy;
+  return {
+    ...resolved.value,
+    source,
+    strategy: module === undefined ? strategy : { ...strategy, module },
+  };
+}

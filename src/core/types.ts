@@ -1,0 +1,50 @@
+/**
+ * The data model shared by sources, the pipeline, strategies and sinks.
+ * Everything here is plain data (no tensors) so that it can cross operator boundaries,
+ * be marble-tested, and be serialised.
+ */
+
+/** The three continual-learning scenarios of van de Ven & Tolias (2019). */
+export type Scenario = 'task-incremental' | 'domain-incremental' | 'class-incremental';
+export const SCENARIOS: readonly Scenario[] = ['task-incremental', 'domain-incremental', 'class-incremental'];
+
+/** A task is named by a string: an embedded stream's task name or, with Kafka, the topic. */
+export type TaskName = string;
+
+/**
+ * Labels are strings: any label a user sends (number or string) is kept as its string form and
+ * mapped to an output unit in order of first appearance (see models/label-space.ts).
+ */
+export type Label = string;
+
+/** One sample as it arrives from a source. */
+export interface Sample {
+  readonly task: TaskName;
+  /** Features, already validated to the pipeline's input size and finite. */
+  readonly x: Float32Array;
+  /** Absent for a prediction request. */
+  readonly y?: Label;
+  /** Caller's id, echoed with the prediction; never used as a metric label. */
+  readonly id?: string;
+  /** Opaque source context (for example a Kafka offset to commit); the engine passes it through. */
+  readonly ref?: unknown;
+}
+
+/** What the engine decided to do with a sample. Counted in lifelong_samples_total{kind}. */
+export type SampleKind = 'trained' | 'evaluated' | 'predicted' | 'rejected' | 'held-out';
+
+/** One prediction for one sample. */
+export interface Prediction {
+  /** Null when the model knows no class for this input yet (a task's head before its first batch). */
+  readonly label: Label | null;
+  /** Probabilities over the labels the answering head knows, in the head's unit order. */
+  readonly probabilities: Readonly<Record<Label, number>>;
+  /** The task whose head or column answered, where the strategy had to infer it. */
+  readonly inferredTask?: TaskName;
+}
+
+/** A task as the engine knows it. `index` counts from 0 in order of first appearance. */
+export interface TaskInfo {
+  readonly name: TaskName;
+  readonly index: number;
+}

@@ -1,0 +1,65 @@
+import { defer, type Observable } from 'rxjs';
+import type { Sample, TaskName } from '../core/types';
+import { applyStrategy } from '../pipeline/apply-strategy';
+import { Demand } from '../pipeline/demand';
+import { detectTaskBoundaries } from '../pipeline/detect-task-boundaries';
+import type { EngineEvent } from '../pipeline/events';
+import { microBatch } from '../pipeline/micro-batch';
+import { ProbeStore } from '../pipeline/probe-store';
+import { pullSource } from '../pipeline/pull-source';
+import { testThenTrain } from '../pipeline/test-then-train';
+import type { Source } from '../sources/source';
+import type { Strategy } from '../strategies/strategy';
+
+export interface EngineOptions {
+  readonly source: Source;
+  readonly strategy: Strategy;
+  readonly batchSize: number;
+  /** Flush a partial batch after this long, for live sources that go idle. Ignored for finite embedded streams. */
+  readonly batchTimeoutMs?: number;
+  readonly probeSize: number;
+  /** Where the source has no test split, every n-th labelled sample of a task is held out as its probe. */
+  readonly holdoutEvery: number;
+  /** Labelled samples of an ended task: scored (default) or ignored. */
+  readonly endedTaskLabelled?: 'evaluate' | 'ignore';
+  /** Attach layer weights to every n-th step, for live drift. Default 20; 0 = only at task ends. */
+  readonly weightsEverySteps?: number;
+  /** Samples the source rejected (already dead-lettered by it). */
+  readonly onReject?: (task: TaskName | undefined, reason: string, detail: string) => void;
+  readonly log?: (message: string) => void;
+}
+
+/**
+ * The learning pipeline: source -> task boundaries -> micro-batches -> test-then-train plan ->
+ * strategy (the one asynchronous, tensor-owning operator) -> engine events for the sinks.
+ *
+ * Backpressure: the source is pulled with credits (2 x batchSize) that the strategy operator gives
+ * back when a step has consumed its samples, so at most two batches are ever in flight.
+ * Cold: nothing is read until subscription; unsubscribing stops the source.
+ */
+export function runEngine(options: EngineOptions): Observable<EngineEvent> {
+  const { source, strategy, batchSize } = options;
+  return defer(() => {
+    const demand = new Demand(2 * batchSize);
+    const probes = new ProbeStore(source, options.probeSize);
+    const context = {
+      reject: (task: TaskName | undefined, reason: string, detail: string) => options.onReject?.(task, reason, detail),
+      log: options.log ?? (() => undefined),
+    };
+    return pullSource<Sample>(() => source.open(context), demand).pipe(
+      detectTaskBoundaries(),
+      microBatch(batchSize, source.live ? options.batchTimeoutMs : undefined),
+      testThenTrain({
+        endedTaskLabelled: options.endedTaskLabelled ?? 'evaluate',
+        ...(source.probe ? {} : { holdout: { every: options.holdoutEvery, maxPerTask: options.probeSize } }),
+      }),
+      applyStrategy({
+        strategy,
+        probes,
+        demand,
+        weightsEverySteps: options.weightsEverySteps ?? 20,
+        ...(source.acknowledge ? { acknowledge: (s: readonly Sample[]) => source.acknowledge!(s) } : {}),
+      }),
+    );
+  });
+}

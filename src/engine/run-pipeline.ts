@@ -1,0 +1,109 @@
+import { fromEvent, lastValueFrom, takeUntil, tap } from 'rxjs';
+import type { PipelineConfig } from '../config/pipeline-config';
+import { silentLogger, type Logger } from '../core/log';
+import type { LifelongMetrics } from '../metrics/prometheus';
+import type { EngineEvent } from '../pipeline/events';
+import { createSource } from '../sources/create-source';
+import { publishMetrics, recordRun } from '../sinks/prometheus-sink';
+import { RunRecorder } from '../sinks/run-recorder';
+import { builtinStrategies, loadStrategyModule, type StrategyRegistry } from '../strategies/registry';
+import type { Strategy, StrategyOptions } from '../strategies/strategy';
+import { ConfigError } from '../core/errors';
+import { runEngine } from './engine';
+import { buildReport, type RunReport } from './report';
+
+export interface RunPipelineOptions {
+  readonly pipeline: PipelineConfig;
+  /** The tensor backend in use (for the report). */
+  readonly backend: string;
+  /** Run another strategy than the pipeline's (side-by-side comparisons on the same stream). */
+  readonly strategyOverride?: { readonly name: string; readonly params: Readonly<Record<string, unknown>> };
+  readonly registry?: StrategyRegistry;
+  readonly metrics?: LifelongMetrics;
+  readonly log?: Logger;
+  /** Called with every engine event after the recorder has seen it (progress display). */
+  readonly onEvent?: (event: EngineEvent, recorder: RunRecorder, expectedSamples: (task: string) => number | undefined) => void;
+  /** Aborting stops reading the source; the run then resolves with what was learned so far. */
+  readonly signal?: AbortSignal;
+}
+
+/** Builds the pipeline's strategy: a built-in by name, or the factory of the user's module. */
+export function createStrategy(pipeline: PipelineConfig, options: StrategyOptions, registry: StrategyRegistry = builtinStrategies(), name = pipeline.strategy.name): Strategy {
+  const factory = pipeline.strategy.module && name === pipeline.strategy.name ? loadStrategyModule(pipeline.strategy.module) : registry.get(name);
+  const strategy = factory(options);
+  if (!strategy || typeof strategy.trainBatch !== 'function') throw new ConfigError(`strategy "${name}" factory returned no Strategy`, undefined, 'strategy');
+  return strategy;
+}
+
+/**
+ * Runs one pipeline to the end of its (finite) stream and returns its report: builds the source
+ * and strategy, wires the sinks (recorder, Prometheus, progress), disposes everything after.
+ */
+export async function runPipeline(options: RunPipelineOptions): Promise<RunReport> {
+  const { pipeline } = options;
+  const log = options.log ?? silentLogger;
+  const { source, outputUnits } = createSource(pipeline.source, pipeline.scenario, pipeline.seed);
+  const units = pipeline.model.outputUnits > 0 ? pipeline.model.outputUnits : outputUnits;
+  if (units < 1) throw new ConfigError(`model.outputUnits must be set for source type ${pipeline.source.type}`, undefined, 'model.outputUnits');
+  const name = options.strategyOverride?.name ?? pipeline.strategy.name;
+  const strategy = createStrategy(
+    pipeline,
+    {
+      scenario: pipeline.scenario,
+      inputSize: source.inputSize,
+      hiddenLayers: pipeline.model.hiddenLayers,
+      outputUnits: units,
+      optimizer: pipeline.training.optimizer,
+      learningRate: pipeline.training.learningRate,
+      stepsPerBatch: pipeline.training.stepsPerBatch,
+      seed: pipeline.seed,
+      params: options.strategyOverride?.params ?? pipeline.strategy.params,
+    },
+    options.registry,
+    name,
+  );
+  const recorder = new RunRecorder(source.knownTasks?.() ?? []);
+  const metrics = options.metrics;
+  metrics?.setBackend(options.backend);
+  metrics?.setParameters(strategy.parameterCount());
+  const expected = (task: string) => source.expectedSamples?.(task);
+  const started = performance.now();
+  log.info(`learning ${source.description} with ${name}`, { pipeline: pipeline.name, scenario: pipeline.scenario, parameters: strategy.parameterCount() });
+  try {
+    const events = runEngine({
+      source,
+      strategy,
+      batchSize: pipeline.training.batchSize,
+      batchTimeoutMs: pipeline.training.batchTimeoutMs,
+      probeSize: pipeline.evaluation.probeSize,
+      holdoutEvery: pipeline.evaluation.holdoutEvery,
+      log: (m) => log.debug(m),
+      onReject: (task, reason, detail) => {
+        recorder.reject(task);
+        metrics?.countSamples(task, 'rejected');
+        log.warn(`rejected a message: ${detail}`, { task: task ?? '', reason });
+      },
+    }).pipe(
+      recordRun(recorder),
+      metrics ? publishMetrics(metrics, recorder) : tap(),
+      tap((event) => options.onEvent?.(event, recorder, expected)),
+      options.signal ? takeUntil(fromEvent(options.signal, 'abort')) : tap(),
+    );
+    await lastValueFrom(events, { defaultValue: undefined });
+  } finally {
+    strategy.dispose();
+    await source.close();
+  }
+  return buildReport(
+    {
+      pipeline: pipeline.name,
+      strategy: name,
+      scenario: pipeline.scenario,
+      backend: options.backend,
+      seed: pipeline.seed,
+      source: source.description,
+      durationSeconds: (performance.now() - started) / 1000,
+    },
+    recorder,
+  );
+}

@@ -1,0 +1,274 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { LifelongError } from '../core/errors';
+import type { SampleKind, TaskName } from '../core/types';
+import type { AccuracyMatrix } from './continual';
+import type { DriftResult } from './drift';
+
+/** Every kind lifelong_samples_total counts (core/types.ts SampleKind). */
+export const SAMPLE_KINDS: readonly SampleKind[] = ['trained', 'evaluated', 'predicted', 'rejected', 'held-out'];
+
+/** Training steps take about 1 ms (tiny MLP, fast backend) to 10 s (large batch on `cpu`). */
+export const TRAINING_STEP_BUCKETS_SECONDS: readonly number[] = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+
+export interface LifelongMetricsOptions {
+  /**
+   * Also collect prom-client's default process metrics (lifelong_process_*, lifelong_nodejs_*)
+   * on this registry. Default true. Each instance that collects them keeps a GC observer and an
+   * event-loop delay monitor for the life of the process (prom-client offers no way to stop
+   * them), so short-lived instances (tests) may turn this off.
+   */
+  readonly defaultMetrics?: boolean;
+}
+
+type G = Gauge<string>;
+
+/**
+ * The daemon's Prometheus metrics, on a Registry of its own (never prom-client's global one), so
+ * that several instances coexist in one process. Names are prefixed `lifelong_`, in base units
+ * (seconds, ratios 0..1). Labels are bounded: task and layer names, never sample ids.
+ *
+ * Values that are unknown (a transfer metric before the second task, say) are absent from the
+ * exposition rather than exported as 0.
+ */
+export class LifelongMetrics {
+  readonly registry: Registry;
+
+  private readonly samples: Counter<'task' | 'kind'>;
+  private readonly taskAccuracy: Gauge<'task'>;
+  private readonly accuracyMatrix: Gauge<'learned_task' | 'evaluated_task'>;
+  private readonly forgetting: Gauge<'task'>;
+  private readonly averageForgetting: G;
+  private readonly averageAccuracy: G;
+  private readonly backwardTransfer: G;
+  private readonly forwardTransfer: G;
+  private readonly prequential: Gauge<'task'>;
+  private readonly prequentialFading: Gauge<'task'>;
+  private readonly drift: Gauge<'layer' | 'since_task'>;
+  private readonly relativeDrift: Gauge<'layer' | 'since_task'>;
+  private readonly parameters: G;
+  private readonly trainingStep: Histogram<string>;
+  private readonly trainingLoss: Gauge<'task'>;
+  private readonly currentTaskInfo: Gauge<'task'>;
+  private readonly currentTaskIndex: G;
+  private readonly tasksLearned: G;
+  private readonly backendInfo: Gauge<'backend'>;
+  private readonly modelVersion: G;
+
+  constructor(options: LifelongMetricsOptions = {}) {
+    const registry = new Registry();
+    this.registry = registry;
+    const registers = [registry];
+    const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> =>
+      new Gauge<L>({ name: `lifelong_${name}`, help, labelNames, registers });
+
+    this.samples = new Counter({
+      name: 'lifelong_samples_total',
+      help: 'Samples by task and by what the engine did with them (trained, evaluated, predicted, rejected, held-out).',
+      labelNames: ['task', 'kind'] as const,
+      registers,
+    });
+    this.taskAccuracy = gauge('task_accuracy_ratio', 'Latest accuracy on the task\'s held-out probe.', ['task']);
+    this.accuracyMatrix = gauge(
+      'accuracy_matrix_ratio',
+      'R[i][j]: accuracy on evaluated_task\'s probe after learning learned_task.',
+      ['learned_task', 'evaluated_task'],
+    );
+    this.forgetting = gauge(
+      'forgetting_ratio',
+      'Forgetting of the task (Chaudhry et al. 2018): best earlier probe accuracy minus current, after the last task learned.',
+      ['task'],
+    );
+    this.averageForgetting = gauge('average_forgetting_ratio', 'Mean forgetting over the earlier tasks.');
+    this.averageAccuracy = gauge('average_accuracy_ratio', 'Mean probe accuracy over the tasks learned so far (ACC).');
+    this.backwardTransfer = gauge(
+      'backward_transfer_ratio',
+      'Backward transfer (Lopez-Paz & Ranzato 2017); negative means forgetting.',
+    );
+    this.forwardTransfer = gauge(
+      'forward_transfer_ratio',
+      'Forward transfer (Lopez-Paz & Ranzato 2017): accuracy on a task before training on it, above a fresh model.',
+    );
+    this.prequential = gauge(
+      'prequential_accuracy_ratio',
+      'Cumulative test-then-train accuracy of the task (each sample predicted before training on it).',
+      ['task'],
+    );
+    this.prequentialFading = gauge(
+      'prequential_fading_accuracy_ratio',
+      'Fading-factor test-then-train accuracy of the task (Gama et al. 2013).',
+      ['task'],
+    );
+    this.drift = gauge(
+      'semantic_drift',
+      'L2 distance between the layer\'s weights now and at the end of since_task.',
+      ['layer', 'since_task'],
+    );
+    this.relativeDrift = gauge(
+      'semantic_drift_relative',
+      'Semantic drift divided by the L2 norm of the layer\'s weights at the end of since_task.',
+      ['layer', 'since_task'],
+    );
+    this.parameters = gauge('parameters', 'Trainable parameters in use (grows with heads and columns).');
+    this.trainingStep = new Histogram({
+      name: 'lifelong_training_step_duration_seconds',
+      help: 'Duration of one training step (forward, backward, update).',
+      buckets: [...TRAINING_STEP_BUCKETS_SECONDS],
+      registers,
+    });
+    this.trainingLoss = gauge('training_loss', 'Loss of the last training step of the task (without penalty).', ['task']);
+    this.currentTaskInfo = gauge('current_task_info', 'The task being learned now (value 1).', ['task']);
+    this.currentTaskIndex = gauge('current_task_index', 'Index (from 0) of the task being learned now.');
+    this.tasksLearned = gauge('tasks_learned', 'Tasks whose stream has ended and been learned.');
+    this.backendInfo = gauge('backend_info', 'The tensor backend in use (value 1).', ['backend']);
+    this.modelVersion = gauge('model_version', 'Monotonic model version, bumped by every training step.');
+
+    // Unlabelled gauges start at 0 in prom-client; hide the ones where 0 would be a false value.
+    for (const unknownYet of [
+      this.averageForgetting,
+      this.averageAccuracy,
+      this.backwardTransfer,
+      this.forwardTransfer,
+      this.parameters,
+      this.currentTaskIndex,
+    ]) {
+      unknownYet.remove();
+    }
+
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'lifelong_' });
+  }
+
+  /** Content-Type header of metrics(). */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The exposition text of every metric on this registry. */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /**
+   * Counts n samples (default 1). n = 0 creates the series at 0, so that rate() works from the
+   * first real sample. A rejected message whose task is unknown is counted with task="".
+   */
+  countSamples(task: TaskName | undefined, kind: SampleKind, n = 1): void {
+    if (!SAMPLE_KINDS.includes(kind)) {
+      throw new LifelongError(`LifelongMetrics: unknown sample kind "${kind}" (expected one of ${SAMPLE_KINDS.join(', ')})`);
+    }
+    if (!Number.isInteger(n) || n < 0) {
+      throw new LifelongError(`LifelongMetrics: sample count must be a non-negative integer, got ${n}`);
+    }
+    this.samples.inc({ task: task ?? '', kind }, n);
+  }
+
+  observeTrainingStep(seconds: number): void {
+    if (!Number.isFinite(seconds) || seconds < 0) {
+      throw new LifelongError(`LifelongMetrics: training step duration must be finite and >= 0 seconds, got ${seconds}`);
+    }
+    this.trainingStep.observe(seconds);
+  }
+
+  /** Latest probe accuracy of one task (also set from the matrix's last row by setAccuracyMatrix). */
+  setTaskAccuracy(task: TaskName, accuracy: number | null): void {
+    setOrRemove(this.taskAccuracy, { task }, accuracy);
+  }
+
+  /**
+   * Publishes the whole accuracy matrix and what it implies: R[i][j], the last row as each
+   * task's latest accuracy, forgetting per task, average forgetting, ACC, BWT and FWT.
+   * taskNames[i] names task index i and must cover every row and column in use.
+   */
+  setAccuracyMatrix(taskNames: readonly TaskName[], matrix: AccuracyMatrix): void {
+    const rows = matrix.rows();
+    const nameOf = (index: number): TaskName => {
+      const name = taskNames[index];
+      if (name === undefined) {
+        throw new LifelongError(
+          `LifelongMetrics: no task name for task index ${index} (got ${taskNames.length} names for a ${rows.length}-row matrix)`,
+        );
+      }
+      return name;
+    };
+    // Validate every name before touching a gauge, so a bad call leaves the metrics as they were.
+    rows.forEach((row, i) => {
+      if (row.length > 0) nameOf(i);
+      row.forEach((_, j) => nameOf(j));
+    });
+
+    this.accuracyMatrix.reset();
+    rows.forEach((row, i) =>
+      row.forEach((r, j) => {
+        if (r !== null) this.accuracyMatrix.set({ learned_task: nameOf(i), evaluated_task: nameOf(j) }, r);
+      }),
+    );
+    const last = rows[rows.length - 1] ?? [];
+    last.forEach((r, j) => {
+      if (r !== null) this.taskAccuracy.set({ task: nameOf(j) }, r);
+    });
+
+    this.forgetting.reset();
+    matrix.forgetting().forEach((f, j) => {
+      if (f !== null) this.forgetting.set({ task: nameOf(j) }, f);
+    });
+    setOrRemove(this.averageForgetting, {}, matrix.averageForgetting());
+    setOrRemove(this.averageAccuracy, {}, matrix.averageAccuracy());
+    setOrRemove(this.backwardTransfer, {}, matrix.backwardTransfer());
+    setOrRemove(this.forwardTransfer, {}, matrix.forwardTransfer());
+  }
+
+  /** Prequential accuracy of a task: cumulative and, optionally, the fading-factor estimate. */
+  setPrequential(task: TaskName, accuracy: number | null, fading?: number | null): void {
+    setOrRemove(this.prequential, { task }, accuracy);
+    if (fading !== undefined) setOrRemove(this.prequentialFading, { task }, fading);
+  }
+
+  /**
+   * Replaces the drift gauges with this result. since_task is the task's name from taskNames
+   * when given, else its index. Entries with null drift (layer size changed) are not exported.
+   */
+  setDrift(result: DriftResult, taskNames: readonly TaskName[] = []): void {
+    this.drift.reset();
+    this.relativeDrift.reset();
+    for (const entry of result) {
+      const labels = { layer: entry.layer, since_task: taskNames[entry.sinceTask] ?? String(entry.sinceTask) };
+      if (entry.l2 !== null) this.drift.set(labels, entry.l2);
+      if (entry.relative !== null) this.relativeDrift.set(labels, entry.relative);
+    }
+  }
+
+  setParameters(count: number): void {
+    this.parameters.set(count);
+  }
+
+  /** Marks `task` as the one being learned: its info series is 1, earlier tasks' are removed. */
+  setCurrentTask(task: TaskName, index: number): void {
+    this.currentTaskInfo.reset();
+    this.currentTaskInfo.set({ task }, 1);
+    this.currentTaskIndex.set(index);
+  }
+
+  setTasksLearned(count: number): void {
+    this.tasksLearned.set(count);
+  }
+
+  setBackend(name: string): void {
+    this.backendInfo.reset();
+    this.backendInfo.set({ backend: name }, 1);
+  }
+
+  setModelVersion(version: number): void {
+    this.modelVersion.set(version);
+  }
+
+  /** Loss of the task's last training step; NaN is exported as is (a diverged model). */
+  setLoss(task: TaskName, loss: number): void {
+    this.trainingLoss.set({ task }, loss);
+  }
+}
+
+function setOrRemove<L extends string>(gauge: Gauge<L>, labels: Partial<Record<L, string>>, value: number | null): void {
+  if (value === null) gauge.remove(labels);
+  else gauge.set(labels, value);
+}

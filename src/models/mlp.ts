@@ -1,0 +1,230 @@
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../core/rng';
+import { StrategyError } from '../core/errors';
+import type { TensorSnapshot } from '../strategies/strategy';
+import { LabelSpace } from './label-space';
+
+/** One dense layer's variables. */
+export interface DenseLayer {
+  readonly name: string;
+  readonly kernel: tf.Variable<tf.Rank.R2>;
+  readonly bias: tf.Variable<tf.Rank.R1>;
+}
+
+/** An output head: a dense layer plus the labels its units stand for. */
+export interface Head {
+  readonly key: string;
+  readonly layer: DenseLayer;
+  readonly labels: LabelSpace;
+}
+
+export interface MlpShape {
+  readonly inputSize: number;
+  readonly hiddenLayers: readonly number[];
+  /** Units of each head (its label capacity). */
+  readonly outputUnits: number;
+}
+
+/** Tensors of one forward pass, for per-sample gradient tricks (strategies/fisher.ts). */
+export interface ForwardPass {
+  /** Logits over the head's active units (its labels so far): batch x labels.size. */
+  readonly logits: tf.Tensor2D;
+  /** The input of each layer, trunk layers then the head: batch x fan-in. */
+  readonly layerInputs: readonly tf.Tensor2D[];
+}
+
+/**
+ * A ReLU multilayer perceptron with a shared trunk and any number of heads (one per task for
+ * task-incremental learning, one shared head otherwise). Variables are created only when the
+ * model is built or a head is added, which the strategies do at task boundaries.
+ */
+export class MultiHeadMlp {
+  readonly trunk: DenseLayer[] = [];
+  private readonly heads = new Map<string, Head>();
+  private readonly rng: Rng;
+  private disposed = false;
+
+  constructor(
+    readonly shape: MlpShape,
+    seed: number,
+  ) {
+    if (shape.hiddenLayers.length === 0) throw new StrategyError('the model needs at least one hidden layer');
+    this.rng = new Rng(seed);
+    let fanIn = shape.inputSize;
+    shape.hiddenLayers.forEach((units, i) => {
+      this.trunk.push(this.dense(`hidden-${i + 1}`, fanIn, units));
+      fanIn = units;
+    });
+  }
+
+  /** Width of the last hidden layer (the heads' fan-in). */
+  get featureSize(): number {
+    return this.shape.hiddenLayers[this.shape.hiddenLayers.length - 1] as number;
+  }
+
+  hasHead(key: string): boolean {
+    return this.heads.has(key);
+  }
+
+  head(key: string): Head {
+    const head = this.heads.get(key);
+    if (!head) throw new StrategyError(`the model has no head "${key}"`);
+    return head;
+  }
+
+  headKeys(): string[] {
+    return [...this.heads.keys()];
+  }
+
+  /** Adds a head (at a task boundary). */
+  addHead(key: string, labels = new LabelSpace(this.shape.outputUnits)): Head {
+    if (this.heads.has(key)) throw new StrategyError(`head "${key}" exists already`);
+    const head: Head = { key, labels, layer: this.dense(`head-${key}`, this.featureSize, labels.capacity) };
+    this.heads.set(key, head);
+    return head;
+  }
+
+  /**
+   * Forward pass through the trunk and one head. `taps`, when given, are added to each layer's
+   * pre-activation (trunk layers, then the head); passing zeros and differentiating with respect
+   * to them yields per-sample gradients of every pre-activation.
+   */
+  forward(x: tf.Tensor2D, head: Head, taps?: readonly tf.Tensor2D[]): ForwardPass {
+    const layerInputs: tf.Tensor2D[] = [];
+    let a = x;
+    this.trunk.forEach((layer, i) => {
+      layerInputs.push(a);
+      let z = tf.add(tf.matMul(a, layer.kernel), layer.bias) as tf.Tensor2D;
+      const tap = taps?.[i];
+      if (tap) z = tf.add(z, tap);
+      a = tf.relu(z);
+    });
+    layerInputs.push(a);
+    const { kernel, bias } = this.activeHead(head);
+    let logits = tf.add(tf.matMul(a, kernel), bias) as tf.Tensor2D;
+    const tap = taps?.[this.trunk.length];
+    if (tap) logits = tf.add(logits, tap);
+    return { logits, layerInputs };
+  }
+
+  /** The head's kernel and bias restricted to its active units. */
+  activeHead(head: Head): { kernel: tf.Tensor2D; bias: tf.Tensor1D } {
+    const n = Math.max(1, head.labels.size);
+    const { kernel, bias } = head.layer;
+    if (n === head.labels.capacity) return { kernel, bias };
+    return { kernel: tf.slice(kernel, [0, 0], [-1, n]), bias: tf.slice(bias, [0], [n]) };
+  }
+
+  /** Variables trained for a head: the trunk and that head. */
+  trainableVariables(head: Head): tf.Variable[] {
+    return [...this.trunk, head.layer].flatMap((l) => [l.kernel, l.bias]);
+  }
+
+  /** Every variable by a stable name ("hidden-1.kernel", "head-task.bias"). */
+  namedVariables(): Map<string, tf.Variable> {
+    const named = new Map<string, tf.Variable>();
+    for (const layer of this.layers()) {
+      named.set(`${layer.name}.kernel`, layer.kernel);
+      named.set(`${layer.name}.bias`, layer.bias);
+    }
+    return named;
+  }
+
+  layers(): DenseLayer[] {
+    return [...this.trunk, ...[...this.heads.values()].map((h) => h.layer)];
+  }
+
+  /** Parameters in use: the trunk plus each head's active units. */
+  parameterCount(): number {
+    const trunk = this.trunk.reduce((n, l) => n + l.kernel.size + l.bias.size, 0);
+    let heads = 0;
+    for (const head of this.heads.values()) heads += head.labels.size * (this.featureSize + 1);
+    return trunk + heads;
+  }
+
+  /** Each layer's weights (kernel then bias, flattened), for semantic drift. */
+  layerWeights(): Map<string, Float32Array> {
+    const weights = new Map<string, Float32Array>();
+    for (const layer of this.layers()) {
+      const k = layer.kernel.dataSync() as Float32Array;
+      const b = layer.bias.dataSync() as Float32Array;
+      const both = new Float32Array(k.length + b.length);
+      both.set(k);
+      both.set(b, k.length);
+      weights.set(layer.name, both);
+    }
+    return weights;
+  }
+
+  exportState(): { meta: { shape: MlpShape; heads: { key: string; labels: ReturnType<LabelSpace['toJSON']> }[] }; tensors: Record<string, TensorSnapshot> } {
+    const tensors: Record<string, TensorSnapshot> = {};
+    for (const [name, v] of this.namedVariables()) tensors[`model.${name}`] = snapshot(v);
+    return {
+      meta: {
+        shape: { ...this.shape, hiddenLayers: [...this.shape.hiddenLayers] },
+        heads: [...this.heads.values()].map((h) => ({ key: h.key, labels: h.labels.toJSON() })),
+      },
+      tensors,
+    };
+  }
+
+  /** Rebuilds heads and overwrites every variable from an exported state. */
+  importState(state: ReturnType<MultiHeadMlp['exportState']>): void {
+    const { meta, tensors } = state;
+    if (JSON.stringify(meta.shape) !== JSON.stringify({ ...this.shape, hiddenLayers: [...this.shape.hiddenLayers] })) {
+      throw new StrategyError(`checkpoint model shape ${JSON.stringify(meta.shape)} does not match the pipeline's ${JSON.stringify(this.shape)}`);
+    }
+    for (const head of this.heads.values()) disposeLayer(head.layer);
+    this.heads.clear();
+    for (const h of meta.heads) this.addHead(h.key, LabelSpace.fromJSON(h.labels));
+    for (const [name, v] of this.namedVariables()) {
+      const t = tensors[`model.${name}`];
+      if (!t) throw new StrategyError(`checkpoint lacks tensor model.${name}`);
+      assignSnapshot(v, t, `model.${name}`);
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const layer of this.layers()) disposeLayer(layer);
+    this.heads.clear();
+  }
+
+  private dense(name: string, fanIn: number, units: number): DenseLayer {
+    // Glorot-uniform kernel, zero bias (Keras defaults), seeded for reproducibility.
+    const limit = Math.sqrt(6 / (fanIn + units));
+    return {
+      name,
+      kernel: variableFrom(tf.randomUniform([fanIn, units], -limit, limit, 'float32', this.rng.seed())) as tf.Variable<tf.Rank.R2>,
+      bias: variableFrom(tf.zeros([units])) as tf.Variable<tf.Rank.R1>,
+    };
+  }
+}
+
+/** A trainable variable holding `initial`, which is freed (the variable keeps its own reference). */
+export function variableFrom(initial: tf.Tensor): tf.Variable {
+  const v = tf.variable(initial, true);
+  initial.dispose();
+  return v;
+}
+
+function disposeLayer(layer: DenseLayer): void {
+  layer.kernel.dispose();
+  layer.bias.dispose();
+}
+
+export function snapshot(t: tf.Tensor): TensorSnapshot {
+  return { shape: [...t.shape], data: Float32Array.from(t.dataSync() as Float32Array) };
+}
+
+export function fromSnapshot(s: TensorSnapshot): tf.Tensor {
+  return tf.tensor(s.data, [...s.shape], 'float32');
+}
+
+export function assignSnapshot(v: tf.Variable, s: TensorSnapshot, name: string): void {
+  if (s.shape.length !== v.shape.length || s.shape.some((d, i) => d !== v.shape[i])) {
+    throw new StrategyError(`checkpoint tensor ${name} has shape [${s.shape}] but the model expects [${v.shape}]`);
+  }
+  tf.tidy(() => v.assign(fromSnapshot(s)));
+}

@@ -1,0 +1,168 @@
+import { concatMap, defer, from, type OperatorFunction } from 'rxjs';
+import type { Prediction, Sample, SampleKind, TaskInfo } from '../core/types';
+import type { Strategy } from '../strategies/strategy';
+import type { Demand } from './demand';
+import type { EngineEvent, PlannedEvent, SampleEvent, StepEvent, StepOutcome, TaskOutcome, TaskStartedOutcome } from './events';
+import type { ProbeStore } from './probe-store';
+
+export interface ApplyStrategyOptions {
+  readonly strategy: Strategy;
+  readonly probes: ProbeStore;
+  /** Credits to give back to the source once a step has consumed its samples. */
+  readonly demand?: Demand;
+  /** Tell the source which samples are done (Kafka commits their offsets). */
+  readonly acknowledge?: (samples: readonly Sample[]) => Promise<void>;
+  /** Attach layer weights to every n-th step outcome, for live drift (0 = never). */
+  readonly weightsEverySteps?: number;
+  /** Clock for step durations, in seconds. */
+  readonly now?: () => number;
+}
+
+/**
+ * The one asynchronous operator: all tensor work happens here, one event at a time, in order
+ * (concatMap), so the strategy is never called concurrently.
+ *
+ * - task-begin: strategy.beginTask; before the first task, the untrained model is scored on the
+ *   known probes (the forward-transfer baseline).
+ * - step: every sample planned 'trained', 'evaluated' or 'predicted' is predicted first, then the
+ *   'trained' ones are learned (test-then-train); 'held-out' ones join their task's probe.
+ * - task-end: strategy.endTask, then every known probe is scored: a row of the accuracy matrix.
+ */
+export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<PlannedEvent, EngineEvent> {
+  const { strategy, probes, demand } = options;
+  const now = options.now ?? (() => performance.now() / 1000);
+  const every = options.weightsEverySteps ?? 0;
+  return (events) =>
+    defer(() => {
+      let version = 0;
+      let steps = 0;
+      let started = false;
+
+      const begin = async (task: TaskInfo): Promise<TaskStartedOutcome> => {
+        probes.noteTask(task);
+        let baselineAccuracy: (number | null)[] | undefined;
+        if (!started) {
+          started = true;
+          baselineAccuracy = await scoreProbes(strategy, probes, 'chance');
+        }
+        await strategy.beginTask(task);
+        return { kind: 'task-started', task, parameters: strategy.parameterCount(), ...(baselineAccuracy ? { baselineAccuracy } : {}) };
+      };
+
+      const step = async (event: StepEvent): Promise<StepOutcome> => {
+        const predictions = await predictPlanned(strategy, event);
+        const trainIdx = indexesOf(event.plan, 'trained');
+        let loss: number | undefined;
+        let trainSeconds: number | undefined;
+        if (trainIdx.length > 0) {
+          const t0 = now();
+          const result = await strategy.trainBatch(event.task, {
+            xs: trainIdx.map((i) => (event.samples[i] as SampleEvent).sample.x),
+            ys: trainIdx.map((i) => (event.samples[i] as SampleEvent).sample.y as string),
+          });
+          trainSeconds = now() - t0;
+          loss = result.loss;
+          version += 1;
+        }
+        event.plan.forEach((kind, i) => {
+          const s = event.samples[i] as SampleEvent;
+          if (kind === 'held-out') probes.hold(s.task, s.sample);
+        });
+        steps += 1;
+        const samples = event.samples.map((s) => s.sample);
+        await options.acknowledge?.(samples);
+        demand?.release(samples.length);
+        return {
+          kind: 'step-outcome',
+          task: event.task,
+          samples: event.samples,
+          plan: event.plan,
+          predictions,
+          ...(loss !== undefined ? { loss } : {}),
+          ...(trainSeconds !== undefined ? { trainSeconds } : {}),
+          modelVersion: version,
+          parameters: strategy.parameterCount(),
+          ...(every > 0 && steps % every === 0 ? { layerWeights: strategy.layerWeights() } : {}),
+        };
+      };
+
+      const end = async (task: TaskInfo, reason: TaskOutcome['reason']): Promise<TaskOutcome> => {
+        await strategy.endTask(task);
+        version += 1;
+        return {
+          kind: 'task-outcome',
+          task,
+          reason,
+          probeAccuracy: await scoreProbes(strategy, probes),
+          modelVersion: version,
+          parameters: strategy.parameterCount(),
+          layerWeights: strategy.layerWeights(),
+        };
+      };
+
+      return events.pipe(
+        concatMap((event) => {
+          switch (event.kind) {
+            case 'task-begin':
+              return from(begin(event.task));
+            case 'step':
+              return from(step(event));
+            case 'task-end':
+              return from(end(event.task, event.reason));
+          }
+        }),
+      );
+    });
+}
+
+function indexesOf(plan: readonly SampleKind[], kind: SampleKind): number[] {
+  const out: number[] = [];
+  plan.forEach((k, i) => k === kind && out.push(i));
+  return out;
+}
+
+/** Predicts every sample planned for prediction, grouped by task (task-incremental heads). */
+async function predictPlanned(strategy: Strategy, event: StepEvent): Promise<(Prediction | undefined)[]> {
+  const predictions: (Prediction | undefined)[] = event.samples.map(() => undefined);
+  const groups = new Map<string, { task: TaskInfo; idx: number[] }>();
+  event.plan.forEach((kind, i) => {
+    if (kind !== 'trained' && kind !== 'evaluated' && kind !== 'predicted') return;
+    const task = (event.samples[i] as SampleEvent).task;
+    const group = groups.get(task.name) ?? { task, idx: [] };
+    group.idx.push(i);
+    groups.set(task.name, group);
+  });
+  for (const { task, idx } of groups.values()) {
+    const out = await strategy.predict(task, idx.map((i) => (event.samples[i] as SampleEvent).sample.x));
+    idx.forEach((i, k) => (predictions[i] = out[k]));
+  }
+  return predictions;
+}
+
+/**
+ * Accuracy on each known task's probe, by task index; null where the task has no probe. Where
+ * the model cannot answer for a task at all (it knows none of its classes yet, or has no head
+ * for it), the entry is null, or with `unanswerable: 'chance'` the accuracy of a uniform guess
+ * among the probe's labels: that is the forward-transfer baseline b_j of an untrained model.
+ */
+export async function scoreProbes(strategy: Strategy, probes: ProbeStore, unanswerable: 'null' | 'chance' = 'null'): Promise<(number | null)[]> {
+  const row: (number | null)[] = [];
+  for (const task of probes.known()) {
+    if (!task) continue;
+    const probe = probes.probe(task);
+    if (probe.length === 0) {
+      row[task.index] = null;
+      continue;
+    }
+    const out = await strategy.predict(task, probe.map((s) => s.x));
+    if (out.every((p) => p.label === null)) {
+      row[task.index] = unanswerable === 'chance' ? 1 / new Set(probe.map((s) => s.y)).size : null;
+      continue;
+    }
+    let correct = 0;
+    out.forEach((p, i) => (correct += p.label === probe[i]?.y ? 1 : 0));
+    row[task.index] = correct / probe.length;
+  }
+  for (let i = 0; i < row.length; i++) if (row[i] === undefined) row[i] = null;
+  return row;
+}

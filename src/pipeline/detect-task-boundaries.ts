@@ -1,0 +1,102 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import { ConfigError } from '../core/errors';
+import type { Sample, TaskInfo, TaskName } from '../core/types';
+import type { TaskEndReason, TaskEvent } from './events';
+
+/**
+ * An explicit end of a task, sent by a source in-band with its samples: 'control' when a user or
+ * producer says the task is over, 'idle' when a live source saw no sample of it for too long.
+ */
+export interface TaskControl {
+  readonly kind: 'end-of-task';
+  readonly task: TaskName;
+  readonly reason: Extract<TaskEndReason, 'control' | 'idle'>;
+}
+
+/** What a source may yield: samples, plus end-of-task markers. */
+export type SourceItem = Sample | TaskControl;
+
+/** Builds an end-of-task marker. */
+export function endOfTask(task: TaskName, reason: TaskControl['reason'] = 'control'): TaskControl {
+  return { kind: 'end-of-task', task, reason };
+}
+
+/** True for an end-of-task marker (a Sample has no `kind`). */
+export function isTaskControl(item: SourceItem): item is TaskControl {
+  return (item as Partial<TaskControl>).kind === 'end-of-task';
+}
+
+export interface DetectTaskBoundariesOptions {
+  /**
+   * Tasks already learned, in index order (e.g. restored from a checkpoint). They count as
+   * ended: their samples are tagged with their TaskInfo and never begin them again, and the
+   * first new task gets index `initialTasks.length`.
+   */
+  readonly initialTasks?: readonly TaskName[];
+}
+
+/**
+ * Turns a stream of samples into task events. Tasks are numbered in order of first appearance
+ * and learned once:
+ * - a sample of a task never seen ends the current task (reason 'next-task', unless it already
+ *   ended), begins the new one, then is emitted as a sample event;
+ * - a sample of the current task, or of an earlier, ended task, is emitted as a sample event
+ *   tagged with its own task (the current task stays current);
+ * - an end-of-task marker for the current task ends it with the marker's reason; markers for an
+ *   ended or unknown task change nothing (a source may repeat them, e.g. idle timers);
+ * - completion ends the current task with reason 'end-of-stream', then completes;
+ * - an error passes through without a task-end (the task did not finish streaming).
+ */
+export function detectTaskBoundaries(
+  options: DetectTaskBoundariesOptions = {},
+): OperatorFunction<SourceItem, TaskEvent> {
+  const initialTasks = options.initialTasks ?? [];
+  if (new Set(initialTasks).size !== initialTasks.length) {
+    throw new ConfigError(`detectTaskBoundaries: initialTasks contains a task twice: [${initialTasks.join(', ')}]`);
+  }
+
+  return (source) =>
+    new Observable<TaskEvent>((subscriber) => {
+      // Per subscription, so that a resubscribed pipeline starts from the same known tasks.
+      const known = new Map<TaskName, TaskInfo>(
+        initialTasks.map((name, index) => [name, Object.freeze({ name, index })]),
+      );
+      // The task being learned; undefined before the first new task and after an explicit end.
+      let current: TaskInfo | undefined;
+
+      const endCurrent = (reason: TaskEndReason): void => {
+        if (current === undefined) return;
+        const task = current;
+        current = undefined;
+        subscriber.next({ kind: 'task-end', task, reason });
+      };
+
+      const subscription = source.subscribe({
+        next: (item) => {
+          if (isTaskControl(item)) {
+            if (current !== undefined && current.name === item.task) endCurrent(item.reason);
+            return;
+          }
+          let task = known.get(item.task);
+          if (task === undefined) {
+            endCurrent('next-task');
+            task = Object.freeze({ name: item.task, index: known.size });
+            known.set(item.task, task);
+            current = task;
+            subscriber.next({ kind: 'task-begin', task });
+          }
+          subscriber.next({ kind: 'sample', task, sample: item });
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => {
+          endCurrent('end-of-stream');
+          subscriber.complete();
+        },
+      });
+
+      return () => {
+        subscription.unsubscribe();
+        known.clear();
+      };
+    });
+}

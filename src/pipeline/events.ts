@@ -1,0 +1,96 @@
+import type { Prediction, Sample, SampleKind, TaskInfo } from '../core/types';
+
+/** Why a task ended. */
+export type TaskEndReason = 'next-task' | 'end-of-stream' | 'control' | 'idle';
+
+export interface TaskBeginEvent {
+  readonly kind: 'task-begin';
+  readonly task: TaskInfo;
+}
+export interface TaskEndEvent {
+  readonly kind: 'task-end';
+  readonly task: TaskInfo;
+  readonly reason: TaskEndReason;
+}
+/** A sample tagged with the task it belongs to (which may be an earlier, ended task). */
+export interface SampleEvent {
+  readonly kind: 'sample';
+  readonly task: TaskInfo;
+  readonly sample: Sample;
+}
+/** Output of detectTaskBoundaries. */
+export type TaskEvent = TaskBeginEvent | SampleEvent | TaskEndEvent;
+
+/** A micro-batch: samples in stream order, never spanning a task boundary. */
+export interface BatchEvent {
+  readonly kind: 'batch';
+  /** The task current when the batch was formed. */
+  readonly task: TaskInfo;
+  readonly samples: readonly SampleEvent[];
+}
+/** Output of microBatch. */
+export type BatchedEvent = TaskBeginEvent | BatchEvent | TaskEndEvent;
+
+/**
+ * A batch with a decision per sample (test-then-train's plan):
+ * - 'trained': predict and score first (prequential), then train on it;
+ * - 'evaluated': predict and score only (a labelled sample of an ended task);
+ * - 'predicted': predict only (no label);
+ * - 'held-out': kept aside as the task's evaluation probe, never trained on;
+ * - 'rejected': ignored by policy (counted, never silently dropped).
+ */
+export interface StepEvent {
+  readonly kind: 'step';
+  readonly task: TaskInfo;
+  readonly samples: readonly SampleEvent[];
+  readonly plan: readonly SampleKind[];
+}
+/** Output of testThenTrain. */
+export type PlannedEvent = TaskBeginEvent | StepEvent | TaskEndEvent;
+
+/** What happened to one step, produced by the one asynchronous operator (applyStrategy). */
+export interface StepOutcome {
+  readonly kind: 'step-outcome';
+  readonly task: TaskInfo;
+  readonly samples: readonly SampleEvent[];
+  readonly plan: readonly SampleKind[];
+  /** One per sample; undefined where the sample was not predicted (held-out, rejected). */
+  readonly predictions: readonly (Prediction | undefined)[];
+  /** Training loss of the step, if it trained. */
+  readonly loss?: number;
+  /** Seconds spent in the training step (forward, backward, update). */
+  readonly trainSeconds?: number;
+  /** Monotonic model version after the step. */
+  readonly modelVersion: number;
+  /** Trainable parameters in use after the step. */
+  readonly parameters: number;
+  /** Each layer's weights, attached every few steps (for live semantic drift), else undefined. */
+  readonly layerWeights?: ReadonlyMap<string, Float32Array>;
+}
+
+/** Emitted after a task ended and every probe was evaluated. */
+export interface TaskOutcome {
+  readonly kind: 'task-outcome';
+  readonly task: TaskInfo;
+  readonly reason: TaskEndReason;
+  /** Accuracy on each known task's probe after learning this task, by task index (null: no probe). */
+  readonly probeAccuracy: readonly (number | null)[];
+  readonly modelVersion: number;
+  readonly parameters: number;
+  /** Each layer's weights at the end of the task (semantic drift is measured from these). */
+  readonly layerWeights: ReadonlyMap<string, Float32Array>;
+}
+
+export interface TaskStartedOutcome {
+  readonly kind: 'task-started';
+  readonly task: TaskInfo;
+  /**
+   * Only before the first task: accuracy of the untrained model on each known task's probe (the
+   * forward-transfer baseline b_j), by task index; null where it cannot answer.
+   */
+  readonly baselineAccuracy?: readonly (number | null)[];
+  readonly parameters: number;
+}
+
+/** Output of applyStrategy: what the sinks consume. */
+export type EngineEvent = TaskStartedOutcome | StepOutcome | TaskOutcome;

@@ -1,0 +1,50 @@
+import { tap, type MonoTypeOperatorFunction } from 'rxjs';
+import type { LifelongMetrics } from '../metrics/prometheus';
+import type { EngineEvent } from '../pipeline/events';
+import type { RunRecorder } from './run-recorder';
+
+/**
+ * Publishes each engine event to Prometheus. Reads the recorder, which must have observed the
+ * event first (see recordRun), so the math lives in one place.
+ */
+export function publishMetrics(metrics: LifelongMetrics, recorder: RunRecorder): MonoTypeOperatorFunction<EngineEvent> {
+  return tap((event) => {
+    switch (event.kind) {
+      case 'task-started':
+        metrics.setCurrentTask(event.task.name, event.task.index);
+        metrics.setParameters(event.parameters);
+        break;
+      case 'step-outcome': {
+        const perTask = new Map<string, Map<string, number>>();
+        event.plan.forEach((kind, i) => {
+          const task = event.samples[i]?.task.name ?? event.task.name;
+          const kinds = perTask.get(task) ?? new Map<string, number>();
+          kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+          perTask.set(task, kinds);
+        });
+        for (const [task, kinds] of perTask) {
+          for (const [kind, n] of kinds) metrics.countSamples(task, kind as never, n);
+          metrics.setPrequential(task, recorder.prequential.accuracy(task), recorder.prequential.fading(task));
+        }
+        if (event.trainSeconds !== undefined) metrics.observeTrainingStep(event.trainSeconds);
+        if (event.loss !== undefined) metrics.setLoss(event.task.name, event.loss);
+        metrics.setParameters(event.parameters);
+        metrics.setModelVersion(event.modelVersion);
+        if (event.layerWeights) metrics.setDrift(recorder.latestDrift, recorder.taskNames());
+        break;
+      }
+      case 'task-outcome':
+        metrics.setAccuracyMatrix(recorder.taskNames(), recorder.matrix);
+        metrics.setDrift(recorder.latestDrift, recorder.taskNames());
+        metrics.setParameters(event.parameters);
+        metrics.setModelVersion(event.modelVersion);
+        metrics.setTasksLearned(recorder.tasksLearned);
+        break;
+    }
+  });
+}
+
+/** Feeds every engine event to the run recorder. */
+export function recordRun(recorder: RunRecorder): MonoTypeOperatorFunction<EngineEvent> {
+  return tap((event) => recorder.observe(event));
+}

@@ -1,0 +1,99 @@
+import type { SampleKind, TaskInfo, TaskName } from '../core/types';
+import { AccuracyMatrix } from '../metrics/continual';
+import { DriftTracker, type DriftResult } from '../metrics/drift';
+import { PrequentialAccuracy } from '../metrics/prequential';
+import type { EngineEvent } from '../pipeline/events';
+
+/** Per-task counts of what happened to samples. */
+export type SampleCounts = Record<SampleKind, number>;
+
+const zeroCounts = (): SampleCounts => ({ trained: 0, evaluated: 0, predicted: 0, rejected: 0, 'held-out': 0 });
+
+/**
+ * Everything the run's metrics are computed from, updated from engine events only (pure: no
+ * tensors, no I/O). The Prometheus sink, the progress display and the JSON report all read it.
+ */
+export class RunRecorder {
+  readonly matrix = new AccuracyMatrix();
+  readonly prequential = new PrequentialAccuracy();
+  readonly drift = new DriftTracker();
+  readonly tasks: TaskInfo[] = [];
+  readonly counts = new Map<TaskName, SampleCounts>();
+  /** Parameter count after each task, by task index. */
+  readonly parametersAfterTask: number[] = [];
+  current: TaskInfo | undefined;
+  parameters = 0;
+  modelVersion = 0;
+  lastLoss: number | undefined;
+  trainSeconds = 0;
+  latestDrift: DriftResult = [];
+  tasksLearned = 0;
+
+  /** `knownTasks`: task names known before the stream starts (embedded sources). */
+  constructor(knownTasks: readonly TaskName[] = []) {
+    knownTasks.forEach((name, index) => (this.tasks[index] = { name, index }));
+  }
+
+  /** Counts a sample the source rejected before it became a Sample. */
+  reject(task: TaskName | undefined, n = 1): void {
+    this.countsOf(task ?? 'unknown').rejected += n;
+  }
+
+  observe(event: EngineEvent): void {
+    switch (event.kind) {
+      case 'task-started':
+        this.current = event.task;
+        this.tasks[event.task.index] = event.task;
+        this.parameters = event.parameters;
+        event.baselineAccuracy?.forEach((acc, j) => this.matrix.setBaseline(j, acc));
+        break;
+      case 'step-outcome': {
+        event.plan.forEach((kind, i) => {
+          const s = event.samples[i];
+          if (!s) return;
+          if (!this.tasks[s.task.index]) this.tasks[s.task.index] = s.task;
+          this.countsOf(s.task.name)[kind] += 1;
+          const p = event.predictions[i];
+          if ((kind === 'trained' || kind === 'evaluated') && p && s.sample.y !== undefined) {
+            this.prequential.record(s.task.name, p.label === s.sample.y);
+          }
+        });
+        if (event.loss !== undefined) this.lastLoss = event.loss;
+        if (event.trainSeconds !== undefined) this.trainSeconds += event.trainSeconds;
+        this.parameters = event.parameters;
+        this.modelVersion = event.modelVersion;
+        if (event.layerWeights) this.latestDrift = this.drift.drift(event.layerWeights);
+        break;
+      }
+      case 'task-outcome':
+        this.matrix.setRow(event.task.index, event.probeAccuracy);
+        this.parametersAfterTask[event.task.index] = event.parameters;
+        this.parameters = event.parameters;
+        this.modelVersion = event.modelVersion;
+        this.tasksLearned += 1;
+        // Drift is measured against the ends of earlier tasks, then this task's end is kept.
+        this.latestDrift = this.drift.drift(event.layerWeights);
+        this.drift.snapshot(event.task.index, event.layerWeights);
+        break;
+    }
+  }
+
+  countsOf(task: TaskName): SampleCounts {
+    let c = this.counts.get(task);
+    if (!c) {
+      c = zeroCounts();
+      this.counts.set(task, c);
+    }
+    return c;
+  }
+
+  total(kind: SampleKind): number {
+    let n = 0;
+    for (const c of this.counts.values()) n += c[kind];
+    return n;
+  }
+
+  taskNames(): TaskName[] {
+    return this.tasks.map((t, i) => t?.name ?? `task-${i}`);
+  }
+}

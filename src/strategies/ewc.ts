@@ -1,0 +1,111 @@
+import * as tf from '@tensorflow/tfjs';
+import { MlpStrategy } from './mlp-strategy';
+import { readParams } from './params';
+import {
+  copyParameters,
+  disposeParameters,
+  exportParameters,
+  importParameters,
+  quadraticPenalty,
+  type BatchContext,
+  type ParameterTensors,
+  type Regularizer,
+  type RegularizerState,
+  type TrainingContext,
+} from './regularizer';
+import { StreamingFisher } from './streaming-fisher';
+import type { FisherLabels } from './fisher';
+import type { Strategy, StrategyOptions } from './strategy';
+
+/** Fisher estimation settings shared by ewc and online-ewc. */
+export const FISHER_PARAMS = {
+  /** Labels of the Fisher's log-likelihood gradients: predicted (van de Ven), sampled (true Fisher), true (empirical). */
+  fisherLabels: { type: 'enum', default: 'predicted', values: ['predicted', 'sampled', 'true'] },
+  /** Moving-average decay per batch of the streamed Fisher; 1 = plain mean over the task. */
+  fisherDecay: { type: 'number', default: 0.99, min: 0, max: 1, exclusiveMin: true },
+} as const;
+
+export const EWC_PARAMS = {
+  /** Penalty strength lambda of Kirkpatrick et al. 2017. */
+  lambda: { type: 'number', default: 1000, min: 0 },
+  ...FISHER_PARAMS,
+} as const;
+
+interface Consolidated {
+  readonly task: string;
+  readonly fisher: ParameterTensors;
+  readonly anchor: ParameterTensors;
+}
+
+/**
+ * Elastic Weight Consolidation (Kirkpatrick et al. 2017): after each task, its diagonal Fisher F_k
+ * and weights theta*_k are stored, and learning later tasks adds one penalty per past task,
+ * sum_k (lambda / 2) sum_i F_k,i (theta_i - theta*_k,i)^2.
+ */
+class EwcRegularizer implements Regularizer {
+  private readonly consolidated: Consolidated[] = [];
+  private readonly fisher: StreamingFisher;
+
+  constructor(
+    private readonly lambda: number,
+    fisherDecay: number,
+    fisherLabels: FisherLabels,
+    seed: number,
+  ) {
+    this.fisher = new StreamingFisher(fisherDecay, fisherLabels, seed);
+  }
+
+  penalty({ model }: TrainingContext): tf.Scalar | undefined {
+    if (this.consolidated.length === 0 || this.lambda === 0) return undefined;
+    return tf.addN(this.consolidated.map((c) => quadraticPenalty(model, c.anchor, c.fisher, this.lambda))) as tf.Scalar;
+  }
+
+  afterBatch(context: BatchContext): void {
+    this.fisher.observe(context);
+  }
+
+  endTask({ model, task }: TrainingContext): void {
+    const fisher = this.fisher.estimate();
+    this.fisher.reset();
+    if (!fisher) return; // a task with no training batch has nothing to consolidate
+    this.consolidated.push({ task: task.name, fisher, anchor: copyParameters(model) });
+  }
+
+  exportState(): RegularizerState {
+    const tensors = {};
+    this.consolidated.forEach((c, k) => {
+      exportParameters(`ewc.${k}.fisher`, c.fisher, tensors);
+      exportParameters(`ewc.${k}.anchor`, c.anchor, tensors);
+    });
+    // The Fisher of the task in progress is part of the state too (a checkpoint mid-task).
+    const running = this.fisher.estimate();
+    exportParameters('ewc.running', running, tensors);
+    disposeParameters(running);
+    return { meta: { tasks: this.consolidated.map((c) => c.task), runningBatches: this.fisher.batchesSeen }, tensors };
+  }
+
+  importState(state: RegularizerState): void {
+    this.dispose();
+    const tasks = (state.meta.tasks as string[] | undefined) ?? [];
+    tasks.forEach((task, k) => {
+      const fisher = importParameters(`ewc.${k}.fisher`, state.tensors);
+      const anchor = importParameters(`ewc.${k}.anchor`, state.tensors);
+      if (fisher && anchor) this.consolidated.push({ task, fisher, anchor });
+    });
+    const running = importParameters('ewc.running', state.tensors);
+    if (running) this.fisher.restore(running, Number(state.meta.runningBatches ?? 0));
+  }
+
+  dispose(): void {
+    for (const c of this.consolidated.splice(0)) {
+      disposeParameters(c.fisher);
+      disposeParameters(c.anchor);
+    }
+    this.fisher.reset();
+  }
+}
+
+export function createEwc(options: StrategyOptions): Strategy {
+  const p = readParams('ewc', options.params, EWC_PARAMS);
+  return new MlpStrategy('ewc', options, new EwcRegularizer(p.lambda, p.fisherDecay, p.fisherLabels as FisherLabels, options.seed + 1));
+}

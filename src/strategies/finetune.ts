@@ -1,0 +1,22 @@
+import { MlpStrategy } from './mlp-strategy';
+import { readParams } from './params';
+import type { Regularizer, RegularizerState } from './regularizer';
+import type { Strategy, StrategyOptions } from './strategy';
+
+/** No penalty: plain sequential fine-tuning, the lower bound that shows catastrophic forgetting. */
+class NoRegularizer implements Regularizer {
+  penalty(): undefined {
+    return undefined;
+  }
+  endTask(): void {}
+  exportState(): RegularizerState {
+    return { meta: {}, tensors: {} };
+  }
+  importState(): void {}
+  dispose(): void {}
+}
+
+export function createFinetune(options: StrategyOptions): Strategy {
+  readParams('finetune', options.params, {});
+  return new MlpStrategy('finetune', options, new NoRegularizer());
+}

@@ -1,0 +1,59 @@
+import { MlpStrategy } from './mlp-strategy';
+import { readParams } from './params';
+import {
+  copyParameters,
+  disposeParameters,
+  exportParameters,
+  importParameters,
+  quadraticPenalty,
+  type ParameterTensors,
+  type Regularizer,
+  type RegularizerState,
+  type TrainingContext,
+} from './regularizer';
+import type { Strategy, StrategyOptions } from './strategy';
+
+export const L2_PARAMS = {
+  /** Strength of the pull toward the previous task's weights. */
+  lambda: { type: 'number', default: 0.01, min: 0 },
+} as const;
+
+/**
+ * Plain L2: (lambda / 2) ||theta - theta*||^2 toward the weights at the end of the previous task,
+ * every weight equally important (the baseline EWC is compared with in Kirkpatrick et al. 2017).
+ */
+class L2Regularizer implements Regularizer {
+  private anchor: ParameterTensors | undefined;
+
+  constructor(private readonly lambda: number) {}
+
+  penalty({ model }: TrainingContext) {
+    return this.anchor && this.lambda > 0 ? quadraticPenalty(model, this.anchor, undefined, this.lambda) : undefined;
+  }
+
+  endTask({ model }: TrainingContext): void {
+    disposeParameters(this.anchor);
+    this.anchor = copyParameters(model);
+  }
+
+  exportState(): RegularizerState {
+    const tensors = {};
+    exportParameters('l2.anchor', this.anchor, tensors);
+    return { meta: { lambda: this.lambda }, tensors };
+  }
+
+  importState(state: RegularizerState): void {
+    disposeParameters(this.anchor);
+    this.anchor = importParameters('l2.anchor', state.tensors);
+  }
+
+  dispose(): void {
+    disposeParameters(this.anchor);
+    this.anchor = undefined;
+  }
+}
+
+export function createL2(options: StrategyOptions): Strategy {
+  const { lambda } = readParams('l2', options.params, L2_PARAMS);
+  return new MlpStrategy('l2', options, new L2Regularizer(lambda));
+}

@@ -1,0 +1,87 @@
+import * as tf from '@tensorflow/tfjs';
+import type { TaskInfo } from '../core/types';
+import type { Head, MultiHeadMlp } from '../models/mlp';
+import type { TensorSnapshot } from './strategy';
+
+/** What a regularizer sees of the training state: passed in, never shared and mutated. */
+export interface TrainingContext {
+  readonly model: MultiHeadMlp;
+  readonly head: Head;
+  readonly task: TaskInfo;
+}
+
+/** A batch after its gradient steps, as tensors the regularizer must not dispose. */
+export interface BatchContext extends TrainingContext {
+  readonly x: tf.Tensor2D;
+  /** Each sample's output unit in the head. */
+  readonly units: tf.Tensor1D;
+}
+
+export interface RegularizerState {
+  readonly meta: Record<string, unknown>;
+  readonly tensors: Record<string, TensorSnapshot>;
+}
+
+/**
+ * The regularization family as plugins over one gradient learner (strategies/mlp-strategy.ts),
+ * after Avalanche's lifecycle: `penalty` is its before_backward, `afterBatch` its
+ * after_training_iteration, `endTask` its after_training_exp.
+ */
+export interface Regularizer {
+  /** Added to the task loss before the backward pass. Called inside tf.tidy; undefined = none. */
+  penalty(context: TrainingContext): tf.Scalar | undefined;
+  /** After the gradient steps on a batch: accumulate importance while the task streams by. */
+  afterBatch?(context: BatchContext): void;
+  /** The task's data has gone: consolidate importances and anchors. */
+  endTask(context: TrainingContext): void;
+  exportState(): RegularizerState;
+  importState(state: RegularizerState): void;
+  dispose(): void;
+}
+
+/** Owned copies of every model variable, keyed like MultiHeadMlp.namedVariables(). */
+export type ParameterTensors = Record<string, tf.Tensor>;
+
+export function copyParameters(model: MultiHeadMlp): ParameterTensors {
+  const copies: ParameterTensors = {};
+  for (const [name, v] of model.namedVariables()) copies[name] = v.clone();
+  return copies;
+}
+
+export function disposeParameters(params: ParameterTensors | undefined): void {
+  if (params) for (const t of Object.values(params)) t.dispose();
+}
+
+/**
+ * (lambda / 2) * sum_i w_i (theta_i - anchor_i)^2 over the parameters present in `anchor`
+ * (a head added after the anchor was taken is not penalised); w = 1 where no importance is given.
+ */
+export function quadraticPenalty(model: MultiHeadMlp, anchor: ParameterTensors, importance: ParameterTensors | undefined, lambda: number): tf.Scalar {
+  const terms: tf.Scalar[] = [];
+  for (const [name, v] of model.namedVariables()) {
+    const a = anchor[name];
+    if (!a) continue;
+    const sq = tf.square(tf.sub(v, a));
+    const w = importance?.[name];
+    terms.push(tf.sum(w ? tf.mul(w, sq) : sq));
+  }
+  return tf.mul(lambda / 2, terms.length ? tf.addN(terms) : tf.scalar(0));
+}
+
+/** Snapshots of a parameter set under a name prefix, for export. */
+export function exportParameters(prefix: string, params: ParameterTensors | undefined, into: Record<string, TensorSnapshot>): void {
+  if (!params) return;
+  for (const [name, t] of Object.entries(params)) into[`${prefix}.${name}`] = { shape: [...t.shape], data: Float32Array.from(t.dataSync() as Float32Array) };
+}
+
+/** The inverse of exportParameters; undefined when no tensor has the prefix. */
+export function importParameters(prefix: string, tensors: Record<string, TensorSnapshot>): ParameterTensors | undefined {
+  const out: ParameterTensors = {};
+  let any = false;
+  for (const [key, s] of Object.entries(tensors)) {
+    if (!key.startsWith(`${prefix}.`)) continue;
+    out[key.slice(prefix.length + 1)] = tf.tensor(s.data, [...s.shape], 'float32');
+    any = true;
+  }
+  return any ? out : undefined;
+}

@@ -1,0 +1,86 @@
+import type { Label, Prediction, Scenario, TaskInfo } from '../core/types';
+
+/** A serialisable tensor: shape plus row-major float32 data. */
+export interface TensorSnapshot {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+/**
+ * A strategy's complete state, enough to rebuild it in another process (checkpoints, prediction
+ * replicas). `format` is bumped whenever the layout changes so that old checkpoints are refused
+ * with a clear error instead of being misread.
+ */
+export interface StrategyState {
+  readonly strategy: string;
+  readonly format: number;
+  /** JSON-safe metadata: label spaces, task list, hyperparameters, counters. */
+  readonly meta: Readonly<Record<string, unknown>>;
+  /** Named tensors: weights, anchors, Fisher diagonals, optimizer moments. */
+  readonly tensors: Readonly<Record<string, TensorSnapshot>>;
+}
+
+/** Model shape and training settings a strategy is built with (from the pipeline file). */
+export interface StrategyOptions {
+  readonly scenario: Scenario;
+  readonly inputSize: number;
+  /** Hidden layer sizes of the MLP trunk, e.g. [400, 400]. */
+  readonly hiddenLayers: readonly number[];
+  /** Output units per head (task-incremental) or of the shared head. */
+  readonly outputUnits: number;
+  readonly optimizer: 'adam' | 'sgd';
+  readonly learningRate: number;
+  /** Gradient steps taken on each micro-batch. */
+  readonly stepsPerBatch: number;
+  readonly seed: number;
+  /** Strategy-specific hyperparameters (lambda, gamma...), validated by the strategy. */
+  readonly params: Readonly<Record<string, unknown>>;
+}
+
+/** A labelled micro-batch of one task. xs[i] has inputSize features. */
+export interface LabelledBatch {
+  readonly xs: readonly Float32Array[];
+  readonly ys: readonly Label[];
+}
+
+export interface TrainResult {
+  /** Mean task loss over the batch (last gradient step), without the penalty. */
+  readonly loss: number;
+  /** The regularisation penalty added to the loss, 0 where there is none. */
+  readonly penalty: number;
+}
+
+/**
+ * The contract every continual-learning method implements (River's tiny learn/predict contract
+ * plus Avalanche's task lifecycle). Methods are asynchronous so that a strategy may await tensor
+ * downloads; the engine calls them from one operator only (pipeline/apply-strategy.ts), in order,
+ * never concurrently.
+ *
+ * Lifecycle: beginTask(t) -> trainBatch(t, ...)* -> endTask(t) -> beginTask(t+1) ...
+ * predict may be called at any time, for any known task or with no task.
+ */
+export interface Strategy {
+  readonly name: string;
+  /** A task boundary: the model may grow here and the optimizer is rebuilt here. */
+  beginTask(task: TaskInfo): Promise<void>;
+  /** Learn one micro-batch of the current task. Never keeps the samples. */
+  trainBatch(task: TaskInfo, batch: LabelledBatch): Promise<TrainResult>;
+  /**
+   * Predict for inputs of a known task (task-incremental heads need it), or with task undefined
+   * (task-agnostic: the strategy answers over every class it knows and may infer the task).
+   */
+  predict(task: TaskInfo | undefined, xs: readonly Float32Array[]): Promise<Prediction[]>;
+  /** The task's data has streamed by: compute importances, anchors, snapshots. */
+  endTask(task: TaskInfo): Promise<void>;
+  /** Trainable parameters in use now (grows with heads and columns). */
+  parameterCount(): number;
+  /** Current weights of each layer of the shared trunk and heads, by layer name, for drift. */
+  layerWeights(): Map<string, Float32Array>;
+  exportState(): Promise<StrategyState>;
+  importState(state: StrategyState): Promise<void>;
+  /** Frees every tensor the strategy owns. Safe to call twice. */
+  dispose(): void;
+}
+
+/** Builds a strategy; registered by name (strategies/registry.ts) or exported by a user module. */
+export type StrategyFactory = (options: StrategyOptions) => Strategy;
