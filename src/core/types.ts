@@ -48,3 +48,26 @@ export interface TaskInfo {
   readonly name: TaskName;
   readonly index: number;
 }
+
+/**
+ * An explicit end of a task, sent by a source in-band with its samples: 'control' when a user or
+ * producer says the task is over, 'idle' when a live source saw no sample of it for too long.
+ */
+export interface TaskControl {
+  readonly kind: 'end-of-task';
+  readonly task: TaskName;
+  readonly reason: 'control' | 'idle';
+}
+
+/** What a source yields: samples, plus end-of-task markers. */
+export type SourceItem = Sample | TaskControl;
+
+/** Builds an end-of-task marker. */
+export function endOfTask(task: TaskName, reason: TaskControl['reason'] = 'control'): TaskControl {
+  return { kind: 'end-of-task', task, reason };
+}
+
+/** True for an end-of-task marker (a Sample has no `kind`). */
+export function isTaskControl(item: SourceItem): item is TaskControl {
+  return (item as Partial<TaskControl>).kind === 'end-of-task';
+}

@@ -1,5 +1,5 @@
 import { defer, type Observable } from 'rxjs';
-import type { Sample, TaskName } from '../core/types';
+import { isTaskControl, type Sample, type SourceItem, type TaskName } from '../core/types';
 import { applyStrategy } from '../pipeline/apply-strategy';
 import { Demand } from '../pipeline/demand';
 import { detectTaskBoundaries } from '../pipeline/detect-task-boundaries';
@@ -46,7 +46,7 @@ export function runEngine(options: EngineOptions): Observable<EngineEvent> {
       reject: (task: TaskName | undefined, reason: string, detail: string) => options.onReject?.(task, reason, detail),
       log: options.log ?? (() => undefined),
     };
-    return pullSource<Sample>(() => source.open(context), demand).pipe(
+    return pullSource<SourceItem>(() => source.open(context), demand, { costless: isTaskControl }).pipe(
       detectTaskBoundaries(),
       microBatch(batchSize, source.live ? options.batchTimeoutMs : undefined),
       testThenTrain({

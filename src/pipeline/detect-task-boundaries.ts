@@ -1,30 +1,10 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import { ConfigError } from '../core/errors';
-import type { Sample, TaskInfo, TaskName } from '../core/types';
+import { isTaskControl, type SourceItem, type TaskInfo, type TaskName } from '../core/types';
 import type { TaskEndReason, TaskEvent } from './events';
 
-/**
- * An explicit end of a task, sent by a source in-band with its samples: 'control' when a user or
- * producer says the task is over, 'idle' when a live source saw no sample of it for too long.
- */
-export interface TaskControl {
-  readonly kind: 'end-of-task';
-  readonly task: TaskName;
-  readonly reason: Extract<TaskEndReason, 'control' | 'idle'>;
-}
-
-/** What a source may yield: samples, plus end-of-task markers. */
-export type SourceItem = Sample | TaskControl;
-
-/** Builds an end-of-task marker. */
-export function endOfTask(task: TaskName, reason: TaskControl['reason'] = 'control'): TaskControl {
-  return { kind: 'end-of-task', task, reason };
-}
-
-/** True for an end-of-task marker (a Sample has no `kind`). */
-export function isTaskControl(item: SourceItem): item is TaskControl {
-  return (item as Partial<TaskControl>).kind === 'end-of-task';
-}
+export type { SourceItem, TaskControl } from '../core/types';
+export { endOfTask, isTaskControl } from '../core/types';
 
 export interface DetectTaskBoundariesOptions {
   /**

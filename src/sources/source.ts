@@ -1,4 +1,4 @@
-import type { Sample, TaskName } from '../core/types';
+import type { Sample, SourceItem, TaskName } from '../core/types';
 
 /** What the engine gives a source when it opens it. */
 export interface SourceContext {
@@ -27,8 +27,11 @@ export interface Source {
   readonly live?: boolean;
   /** Number of features per sample. */
   readonly inputSize: number;
-  /** The samples, in stream order. Finite for embedded sources, endless for Kafka. */
-  open(context: SourceContext): AsyncIterator<Sample>;
+  /**
+   * The samples, in stream order, with end-of-task markers where the source knows a task ended
+   * (a control message, an idle timeout). Finite for embedded sources, endless for Kafka.
+   */
+  open(context: SourceContext): AsyncIterator<SourceItem>;
   /**
    * Held-out evaluation samples of a task, where the source has a test split (embedded MNIST).
    * When absent the engine holds out labelled samples of the stream itself.

@@ -77,7 +77,7 @@ function matMulCases(): MatMulCase[] {
   return cases;
 }
 
-type Activation = 'linear' | 'relu' | 'relu6' | 'sigmoid' | 'elu' | 'leakyrelu';
+type Activation = 'linear' | 'relu' | 'relu6' | 'sigmoid' | 'elu' | 'leakyrelu' | 'prelu';
 
 function runMatMul(c: MatMulCase): Float32Array {
   return read(tf.tidy(() => {
@@ -93,7 +93,17 @@ function runFused(c: MatMulCase, activation: Activation, withBias: boolean): Flo
     const b = tf.tensor(values(c.bShape, 2, 1 / Math.sqrt(300)), c.bShape);
     const columns = c.bShape[c.bShape.length - (c.transposeB ? 2 : 1)] as number;
     const bias = withBias ? tf.tensor1d(values([columns], 3, 1)) : undefined;
-    return tf.fused.matMul({ a, b, transposeA: c.transposeA, transposeB: c.transposeB, bias, activation, leakyreluAlpha: 0.1 });
+    const preluActivationWeights = activation === 'prelu' ? tf.tensor1d(values([columns], 8, 0.5)) : undefined;
+    return tf.fused.matMul({
+      a,
+      b,
+      transposeA: c.transposeA,
+      transposeB: c.transposeB,
+      bias,
+      activation,
+      preluActivationWeights,
+      leakyreluAlpha: 0.1,
+    });
   }));
 }
 
@@ -193,7 +203,7 @@ describe('selectBackend', () => {
 
 describe('wasm matmul fix', () => {
   const cases = matMulCases();
-  const activations: Activation[] = ['linear', 'relu', 'relu6', 'sigmoid', 'elu', 'leakyrelu'];
+  const activations: Activation[] = ['linear', 'relu', 'relu6', 'sigmoid', 'elu', 'leakyrelu', 'prelu'];
   const reference = new Map<string, Float32Array>();
   const unpatched = new Map<string, Float32Array>();
 

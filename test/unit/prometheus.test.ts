@@ -178,6 +178,19 @@ describe('LifelongMetrics', () => {
   });
 });
 
+/** Fails fast instead of hanging the run when a close never completes. */
+async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe('MetricsServer', () => {
   let metrics: LifelongMetrics;
   let server: MetricsServer | undefined;
@@ -185,8 +198,9 @@ describe('MetricsServer', () => {
     metrics = new LifelongMetrics({ defaultMetrics: false });
   });
   afterEach(async () => {
-    await server?.close();
+    const closing = server?.close();
     server = undefined;
+    if (closing !== undefined) await withDeadline(closing, 3000, 'close()');
   });
 
   it('serves /metrics and /healthz on an ephemeral port, 404 elsewhere', async () => {
@@ -251,8 +265,8 @@ describe('MetricsServer', () => {
       assert.equal((await get(`http://127.0.0.1:${port}/metrics`, agent)).status, 200);
       assert.equal(Object.keys(agent.freeSockets).length, 1, 'the client keeps its connection open');
       const started = Date.now();
-      await server.close();
-      await server.close();
+      await withDeadline(server.close(), 3000, 'close()');
+      await withDeadline(server.close(), 3000, 'second close()');
       const elapsed = Date.now() - started;
       assert.ok(elapsed < 1000, `close took ${elapsed} ms`);
       await assert.rejects(get(`http://127.0.0.1:${port}/metrics`));
@@ -267,7 +281,7 @@ describe('MetricsServer', () => {
     const hung = get(`http://127.0.0.1:${port}/healthz`).catch((e: unknown) => e);
     await new Promise((r) => setTimeout(r, 50));
     const started = Date.now();
-    await server.close();
+    await withDeadline(server.close(), 3000, 'close() with a hung request');
     const elapsed = Date.now() - started;
     assert.ok(elapsed >= 150 && elapsed < 1500, `close took ${elapsed} ms`);
     assert.ok((await hung) instanceof Error, 'the hung request was cut');

@@ -1,0 +1,116 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { main } from '../../src/cli/main';
+
+const REPO = path.resolve(__dirname, '../../..');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** A small copy of a shipped pipeline: same keys, fewer samples. */
+function shrink(file: string, dir: string, samplesPerTask: number, tasks: number): string {
+  const config = JSON.parse(fs.readFileSync(path.join(REPO, 'pipelines', file), 'utf8'));
+  config.source.samplesPerTask = samplesPerTask;
+  config.source.tasks = tasks;
+  config.training.stepsPerBatch = 1;
+  config.evaluation.probeSize = 200;
+  const out = path.join(dir, file);
+  fs.writeFileSync(out, JSON.stringify(config));
+  return out;
+}
+
+describe('lifelong run (CLI, end to end on embedded MNIST)', () => {
+  let dir: string;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifelong-cli-'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('runs the split-MNIST EWC class-incremental pipeline, writes the report and serves /metrics while it runs', async () => {
+    const pipeline = shrink('split-mnist-ewc-class.json', dir, 1500, 5);
+    const report = path.join(dir, 'r.json');
+    const port = await freePort();
+    const scrapes: string[] = [];
+    let running = true;
+    const run = main(['run', '--pipeline', pipeline, '--report', report, '--metrics-port', String(port)]).finally(() => {
+      running = false;
+    });
+    // Scrape the live endpoint until the run ends.
+    while (running) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+        if (res.ok) scrapes.push(await res.text());
+        const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+        assert.equal(health.status, 200);
+      } catch {
+        // not listening yet, or closed at the end
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(await run, 0);
+
+    const json = JSON.parse(fs.readFileSync(report, 'utf8'));
+    for (const key of ['pipeline', 'strategy', 'scenario', 'backend', 'tasks', 'accuracyMatrix', 'averageAccuracy', 'backwardTransfer', 'forwardTransfer', 'forgetting', 'samplesTrained', 'durationSeconds', 'samplesPerSecond', 'parameters']) {
+      assert.ok(key in json, `report lacks ${key}`);
+    }
+    assert.equal(json.strategy, 'ewc');
+    assert.equal(json.scenario, 'class-incremental');
+    assert.equal(json.tasks.length, 5);
+    assert.equal(json.accuracyMatrix.length, 5);
+    assert.equal(json.samplesTrained, 5 * 1500);
+    assert.ok(json.accuracyMatrix[4][4] > 0.9, 'the last task is learned');
+    assert.ok(json.samplesPerSecond > 0);
+
+    const during = scrapes.find((s) => /lifelong_samples_total\{task="split-mnist-[0-9-]+",kind="trained"\} [1-9]/.test(s));
+    assert.ok(during, `no scrape showed trained samples (${scrapes.length} scrapes)`);
+    const last = scrapes[scrapes.length - 1] as string;
+    for (const name of [
+      'lifelong_samples_total',
+      'lifelong_task_accuracy_ratio',
+      'lifelong_accuracy_matrix_ratio',
+      'lifelong_forgetting_ratio',
+      'lifelong_average_accuracy_ratio',
+      'lifelong_backward_transfer_ratio',
+      'lifelong_prequential_accuracy_ratio',
+      'lifelong_semantic_drift',
+      'lifelong_parameters',
+      'lifelong_training_step_duration_seconds_bucket',
+      'lifelong_current_task_index',
+      'lifelong_backend_info',
+    ]) {
+      assert.ok(scrapes.some((s) => s.includes(`${name}`)), `no scrape has ${name}`);
+    }
+    assert.ok(last.includes('lifelong_backend_info{backend="'), 'backend exported');
+  });
+
+  it('rejects a pipeline with a misspelt key, naming the key and the file, and exits non-zero', async () => {
+    const config = JSON.parse(fs.readFileSync(path.join(REPO, 'pipelines', 'quickstart.json'), 'utf8'));
+    config.training.batchsize = 10;
+    const file = path.join(dir, 'bad.json');
+    fs.writeFileSync(file, JSON.stringify(config));
+    const errors: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => {
+      errors.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      assert.equal(await main(['run', '--pipeline', file, '--no-metrics']), 1);
+    } finally {
+      process.stderr.write = write;
+    }
+    assert.match(errors.join(''), /training\.batchsize/);
+    assert.match(errors.join(''), /bad\.json/);
+  });
+});
