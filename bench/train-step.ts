@@ -39,6 +39,8 @@ interface StepResult {
   readonly batch: number;
   readonly medianMs: number;
   readonly meanMs: number;
+  /** CPU time (user + system) of this process per step: what a step costs on a core of its own. */
+  readonly medianCpuMs: number;
   readonly samplesPerSecond: number;
   readonly leakedTensors: number;
 }
@@ -138,10 +140,14 @@ async function measureSteps(backend: BenchBackend, batch: number, settings: Sett
   };
   for (let i = 0; i < settings.warmup; i++) await step();
   const times: number[] = [];
+  const cpuTimes: number[] = [];
   for (let i = 0; i < settings.steps; i++) {
     const start = performance.now();
+    const cpuStart = process.cpuUsage();
     await step();
+    const cpu = process.cpuUsage(cpuStart);
     times.push(performance.now() - start);
+    cpuTimes.push((cpu.user + cpu.system) / 1000);
   }
   optimizer.dispose();
   tf.dispose([x, y, ...vars]);
@@ -151,6 +157,7 @@ async function measureSteps(backend: BenchBackend, batch: number, settings: Sett
     batch,
     medianMs: median(times),
     meanMs: total / times.length,
+    medianCpuMs: median(cpuTimes),
     samplesPerSecond: (batch * times.length * 1000) / total,
     leakedTensors: tf.memory().numTensors - tensorsBefore,
   };
@@ -210,7 +217,7 @@ async function main(): Promise<void> {
     for (const batch of settings.batches) {
       const r = await measureSteps(backend, batch, settings);
       results.push(r);
-      process.stderr.write(`${LABEL[backend]} batch ${batch}: ${r.medianMs.toFixed(1)} ms/step\n`);
+      process.stderr.write(`${LABEL[backend]} batch ${batch}: ${r.medianMs.toFixed(1)} ms/step (CPU ${r.medianCpuMs.toFixed(1)} ms)\n`);
     }
   }
 
@@ -219,14 +226,16 @@ async function main(): Promise<void> {
   lines.push('| Machine | |', '|---|---|', ...facts.map(([k, v]) => `| ${k} | ${v} |`), '');
   lines.push(
     `MLP ${LAYER_SIZES.join('-')}, ReLU, softmax cross-entropy, Adam; ${settings.warmup} warm-up + ${settings.steps} timed steps; ` +
-      'a step includes reading the loss.',
+      'a step includes reading the loss. Wall-clock columns suffer when other processes share the cores; ' +
+      'CPU ms is the process CPU time per step (also counts V8 helper threads).',
     '',
-    '| Backend | Batch | ms/step (median) | ms/step (mean) | samples/s | leaked tensors |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| Backend | Batch | wall ms/step (median) | wall ms/step (mean) | CPU ms/step (median) | samples/s (wall) | leaked tensors |',
+    '|---|---:|---:|---:|---:|---:|---:|',
   );
   for (const r of results) {
     lines.push(
-      `| ${LABEL[r.backend]} | ${r.batch} | ${r.medianMs.toFixed(1)} | ${r.meanMs.toFixed(1)} | ${Math.round(r.samplesPerSecond)} | ${r.leakedTensors} |`,
+      `| ${LABEL[r.backend]} | ${r.batch} | ${r.medianMs.toFixed(1)} | ${r.meanMs.toFixed(1)} | ${r.medianCpuMs.toFixed(1)} | ` +
+        `${Math.round(r.samplesPerSecond)} | ${r.leakedTensors} |`,
     );
   }
   const matmulRows = Object.entries(matmul);

@@ -58,6 +58,7 @@ export function runEngine(options: EngineOptions): Observable<EngineEvent> {
         probes,
         demand,
         weightsEverySteps: options.weightsEverySteps ?? 20,
+        onRejected: (sample, reason) => options.log?.(`sample ${sample.id ?? ''} of task ${sample.task} rejected: ${reason}`),
         ...(source.acknowledge ? { acknowledge: (s: readonly Sample[]) => source.acknowledge!(s) } : {}),
       }),
     );

@@ -14,6 +14,8 @@ export interface ApplyStrategyOptions {
   readonly acknowledge?: (samples: readonly Sample[]) => Promise<void>;
   /** Attach layer weights to every n-th step outcome, for live drift (0 = never). */
   readonly weightsEverySteps?: number;
+  /** A sample the strategy refused to learn (for the log; the outcome's plan marks it 'rejected'). */
+  readonly onRejected?: (sample: Sample, reason: string) => void;
   /** Clock for step durations, in seconds. */
   readonly now?: () => number;
 }
@@ -52,6 +54,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
       const step = async (event: StepEvent): Promise<StepOutcome> => {
         const predictions = await predictPlanned(strategy, event);
         const trainIdx = indexesOf(event.plan, 'trained');
+        const plan = [...event.plan];
         let loss: number | undefined;
         let trainSeconds: number | undefined;
         if (trainIdx.length > 0) {
@@ -63,6 +66,11 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
           trainSeconds = now() - t0;
           loss = result.loss;
           version += 1;
+          for (const r of result.rejected ?? []) {
+            const at = trainIdx[r.index] as number;
+            plan[at] = 'rejected';
+            options.onRejected?.((event.samples[at] as SampleEvent).sample, r.reason);
+          }
         }
         event.plan.forEach((kind, i) => {
           const s = event.samples[i] as SampleEvent;
@@ -76,7 +84,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
           kind: 'step-outcome',
           task: event.task,
           samples: event.samples,
-          plan: event.plan,
+          plan,
           predictions,
           ...(loss !== undefined ? { loss } : {}),
           ...(trainSeconds !== undefined ? { trainSeconds } : {}),

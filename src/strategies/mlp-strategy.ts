@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { StrategyError } from '../core/errors';
+import { StrategyError, ValidationError } from '../core/errors';
 import type { Prediction, TaskInfo } from '../core/types';
 import { assignSnapshot, fromSnapshot, MultiHeadMlp, snapshot, type Head } from '../models/mlp';
 import type { Regularizer } from './regularizer';
@@ -52,9 +52,22 @@ export class MlpStrategy implements Strategy {
     if (batch.xs.length !== batch.ys.length) throw new StrategyError(`batch has ${batch.xs.length} inputs but ${batch.ys.length} labels`);
     if (batch.xs.length === 0) return { loss: 0, penalty: 0 };
     const head = this.headForTraining(task);
-    const units = batch.ys.map((y) => head.labels.add(y));
+    // A label the head has no unit left for is refused alone; the rest of the batch still trains.
+    const rejected: { index: number; reason: string }[] = [];
+    const kept: number[] = [];
+    const units: number[] = [];
+    batch.ys.forEach((y, i) => {
+      try {
+        units.push(head.labels.add(y));
+        kept.push(i);
+      } catch (error) {
+        if (!(error instanceof ValidationError)) throw error;
+        rejected.push({ index: i, reason: error.message });
+      }
+    });
+    if (kept.length === 0) return { loss: 0, penalty: 0, rejected };
     const optimizer = this.optimizer ?? this.rebuildOptimizer();
-    const x = this.toMatrix(batch.xs);
+    const x = this.toMatrix(kept.length === batch.xs.length ? batch.xs : kept.map((i) => batch.xs[i] as Float32Array));
     const y = tf.tensor1d(units, 'int32');
     const variables = this.model.trainableVariables(head);
     const context = { model: this.model, head, task };
@@ -88,7 +101,7 @@ export class MlpStrategy implements Strategy {
       x.dispose();
       y.dispose();
     }
-    return { loss, penalty };
+    return rejected.length ? { loss, penalty, rejected } : { loss, penalty };
   }
 
   async predict(task: TaskInfo | undefined, xs: readonly Float32Array[]): Promise<Prediction[]> {

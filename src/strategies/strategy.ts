@@ -48,6 +48,12 @@ export interface TrainResult {
   readonly loss: number;
   /** The regularisation penalty added to the loss, 0 where there is none. */
   readonly penalty: number;
+  /**
+   * Samples of the batch the strategy could not learn (e.g. a label beyond the head's capacity),
+   * by index in the batch, with the reason; the others were trained on. The engine counts these
+   * as rejected.
+   */
+  readonly rejected?: readonly { readonly index: number; readonly reason: string }[];
 }
 
 /**
