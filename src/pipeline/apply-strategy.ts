@@ -77,6 +77,9 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
           if (kind === 'held-out') probes.hold(s.task, s.sample);
         });
         steps += 1;
+        // Every step so far resolved in microtasks; give the event loop a turn so that I/O (the
+        // /metrics endpoint, Kafka heartbeats, signals) is not starved by a long training run.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const samples = event.samples.map((s) => s.sample);
         await options.acknowledge?.(samples);
         demand?.release(samples.length);
