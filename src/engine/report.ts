@@ -1,14 +1,19 @@
 import type { Scenario } from '../core/types';
 import type { RunRecorder, SampleCounts } from '../sinks/run-recorder';
 
-/** The JSON written by `lifelong run --report FILE`. Ratios are 0..1; null = not defined. */
-export interface RunReport {
+/** What a run is: its settings and how long it took. */
+export interface ReportContext {
   readonly pipeline: string;
   readonly strategy: string;
   readonly scenario: Scenario;
   readonly backend: string;
   readonly seed: number;
   readonly source: string;
+  readonly durationSeconds: number;
+}
+
+/** The JSON written by `lifelong run --report FILE`. Ratios are 0..1; null = not defined. */
+export interface RunReport extends ReportContext {
   /** Task names, by index. */
   readonly tasks: string[];
   /** R[i][j]: accuracy on task j's probe after learning task i. */
@@ -25,7 +30,6 @@ export interface RunReport {
   readonly prequentialAccuracy: Record<string, number | null>;
   readonly samplesTrained: number;
   readonly samples: Record<string, SampleCounts>;
-  readonly durationSeconds: number;
   /** Samples trained per second of wall time, through the whole pipeline. */
   readonly samplesPerSecond: number;
   /** Seconds inside training steps (forward, backward, update) only. */
@@ -33,16 +37,6 @@ export interface RunReport {
   readonly parameters: number;
   readonly parametersAfterTask: number[];
   readonly modelVersion: number;
-}
-
-export interface ReportContext {
-  readonly pipeline: string;
-  readonly strategy: string;
-  readonly scenario: Scenario;
-  readonly backend: string;
-  readonly seed: number;
-  readonly source: string;
-  readonly durationSeconds: number;
 }
 
 export function buildReport(context: ReportContext, recorder: RunRecorder): RunReport {
