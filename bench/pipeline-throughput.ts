@@ -42,7 +42,7 @@ async function main(): Promise<void> {
         source: { type: 'permuted-mnist', tasks: 2, samplesPerTask: perTask },
         model: { hiddenLayers: [400, 400], outputUnits: 0 },
         strategy: { name: strategy, params: {} },
-        training: { batchSize: 128, optimizer: 'adam', learningRate: 0.001, stepsPerBatch: 1, batchTimeoutMs: 1000 },
+        training: { batchSize: 128, optimizer: (process.env.BENCH_OPTIMIZER ?? 'adam') as 'adam' | 'sgd', learningRate: 0.001, stepsPerBatch: 1, batchTimeoutMs: 1000 },
         evaluation: { probeSize: 300, holdoutEvery: 10 },
       };
       const report = await runPipeline({ pipeline, backend, metrics: new LifelongMetrics({ defaultMetrics: false }) });

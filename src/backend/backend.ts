@@ -123,9 +123,10 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', loadModule: 
 }
 
 /**
- * Points the wasm backend at the binaries in its own package folder. Under plain Node the default
- * (the folder of the loaded script) is the same place; this keeps working when lifelong is bundled.
- * Only possible before the wasm backend is first initialised.
+ * Points the wasm backend at the .wasm binaries in its own package folder. Under plain Node the
+ * default (the folder of the loaded script) is the same place; naming it explicitly keeps the
+ * binaries found if the script is ever loaded from elsewhere. Only possible before the wasm
+ * backend is first initialised.
  */
 function pointWasmAtItsBinaries(): void {
   if (tf.engine().registry['wasm'] != null) return;

@@ -3,11 +3,15 @@
  *
  * The wasm BatchMatMul and _FusedMatMul kernels (tfjs-backend-wasm 4.22, batch_mat_mul_impl.cc)
  * run XNNPACK only when neither input is transposed and both batch sizes are 1; everything else
- * falls to a blocked scalar loop that is 10-40 times slower. Every backward pass of a dense layer
+ * falls to a blocked scalar loop, 8-25 times slower at MLP shapes. Every backward pass of a dense layer
  * multiplies by a transposed matrix (dX = dY·Wᵀ, dW = Xᵀ·dY), so training was dominated by that
  * loop. The replacement kernels below transpose the flagged inputs explicitly with the wasm
  * Transpose kernel (cheap: O(size) against O(m·k·n)) and call the original kernel untransposed,
  * which then takes the XNNPACK path.
+ *
+ * That loop is also wrong for _FusedMatMul: it adds the bias and clamps relu/relu6 once per
+ * 48-wide block of the inner dimension. Unbatched transposed products now avoid it; batched fused
+ * products (see xnnpackReachable) still reach it (docs/BENCHMARKS.md).
  *
  * The replacement is installed through tfjs's public kernel registry (getKernel /
  * unregisterKernel / registerKernel). That registry is tfjs's own process-wide state; this module
@@ -15,6 +19,8 @@
  * also carries the original config so the fix can be removed again.
  */
 import * as tf from '@tensorflow/tfjs';
+// Registers the wasm backend and its kernels (the ones replaced here) with this tfjs instance.
+import '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from '../core/errors';
 
 const WASM = 'wasm';
@@ -69,7 +75,7 @@ function xnnpackReachable(inputs: tf.NamedTensorInfoMap, transposeB: boolean): b
   if (a.dtype !== 'float32' || b.dtype !== 'float32') return false; // the original kernel reports it
   if (batchSize(a.shape) !== 1 || batchSize(b.shape) !== 1) return false;
   // XNNPACK's fully-connected operator reads one bias value per output column; any other bias
-  // the original kernel accepts is only handled by its scalar loop.
+  // shape goes to the original kernel unchanged.
   const bias = inputs['bias'] as tf.TensorInfo | undefined;
   const columns = b.shape[b.shape.length - (transposeB ? 2 : 1)];
   return bias == null || tf.util.sizeFromShape(bias.shape) === columns;

@@ -52,17 +52,28 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
       };
 
       const step = async (event: StepEvent): Promise<StepOutcome> => {
-        const predictions = await predictPlanned(strategy, event);
         const trainIdx = indexesOf(event.plan, 'trained');
+        // Test-then-train in one pass where the strategy can: it predicts the batch with the
+        // forward pass it trains with, before the update.
+        const fused = typeof strategy.predictAndTrain === 'function' && trainIdx.length > 0;
+        const predictions = await predictPlanned(strategy, event, fused ? ['evaluated', 'predicted'] : ['trained', 'evaluated', 'predicted']);
         const plan = [...event.plan];
         let loss: number | undefined;
         let trainSeconds: number | undefined;
         if (trainIdx.length > 0) {
-          const t0 = now();
-          const result = await strategy.trainBatch(event.task, {
+          const batch = {
             xs: trainIdx.map((i) => (event.samples[i] as SampleEvent).sample.x),
             ys: trainIdx.map((i) => (event.samples[i] as SampleEvent).sample.y as string),
-          });
+          };
+          const t0 = now();
+          let result;
+          if (fused) {
+            const both = await strategy.predictAndTrain!(event.task, batch);
+            both.predictions.forEach((p, k) => (predictions[trainIdx[k] as number] = p));
+            result = both.result;
+          } else {
+            result = await strategy.trainBatch(event.task, batch);
+          }
           trainSeconds = now() - t0;
           loss = result.loss;
           version += 1;
@@ -132,12 +143,12 @@ function indexesOf(plan: readonly SampleKind[], kind: SampleKind): number[] {
   return out;
 }
 
-/** Predicts every sample planned for prediction, grouped by task (task-incremental heads). */
-async function predictPlanned(strategy: Strategy, event: StepEvent): Promise<(Prediction | undefined)[]> {
+/** Predicts every sample planned as one of `kinds`, grouped by task (task-incremental heads). */
+async function predictPlanned(strategy: Strategy, event: StepEvent, kinds: readonly SampleKind[]): Promise<(Prediction | undefined)[]> {
   const predictions: (Prediction | undefined)[] = event.samples.map(() => undefined);
   const groups = new Map<string, { task: TaskInfo; idx: number[] }>();
   event.plan.forEach((kind, i) => {
-    if (kind !== 'trained' && kind !== 'evaluated' && kind !== 'predicted') return;
+    if (!kinds.includes(kind)) return;
     const task = (event.samples[i] as SampleEvent).task;
     const group = groups.get(task.name) ?? { task, idx: [] };
     group.idx.push(i);

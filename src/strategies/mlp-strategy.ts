@@ -48,10 +48,25 @@ export class MlpStrategy implements Strategy {
   }
 
   async trainBatch(task: TaskInfo, batch: LabelledBatch): Promise<TrainResult> {
+    return (await this.learn(task, batch, false)).result;
+  }
+
+  async predictAndTrain(task: TaskInfo, batch: LabelledBatch): Promise<{ predictions: Prediction[]; result: TrainResult }> {
+    const { result, predictions } = await this.learn(task, batch, true);
+    return { result, predictions: predictions ?? batch.xs.map(() => ({ label: null, probabilities: {} })) };
+  }
+
+  /**
+   * The gradient steps on one batch. With `predict`, the first step's forward pass (the model
+   * before this batch) also gives the batch's test-then-train predictions, over the labels the
+   * head knew before the batch: one forward pass fewer than predict() then trainBatch().
+   */
+  private async learn(task: TaskInfo, batch: LabelledBatch, predict: boolean): Promise<{ result: TrainResult; predictions?: Prediction[] }> {
     this.assertLive();
     if (batch.xs.length !== batch.ys.length) throw new StrategyError(`batch has ${batch.xs.length} inputs but ${batch.ys.length} labels`);
-    if (batch.xs.length === 0) return { loss: 0, penalty: 0 };
+    if (batch.xs.length === 0) return { result: { loss: 0, penalty: 0 }, ...(predict ? { predictions: [] } : {}) };
     const head = this.headForTraining(task);
+    const knownBefore = head.labels.size;
     // A label the head has no unit left for is refused alone; the rest of the batch still trains.
     const rejected: { index: number; reason: string }[] = [];
     const kept: number[] = [];
@@ -65,7 +80,7 @@ export class MlpStrategy implements Strategy {
         rejected.push({ index: i, reason: error.message });
       }
     });
-    if (kept.length === 0) return { loss: 0, penalty: 0, rejected };
+    if (kept.length === 0) return { result: { loss: 0, penalty: 0, rejected }, ...(predict ? { predictions: this.predictWith([head], batch.xs, knownBefore) } : {}) };
     const optimizer = this.optimizer ?? this.rebuildOptimizer();
     const x = this.toMatrix(kept.length === batch.xs.length ? batch.xs : kept.map((i) => batch.xs[i] as Float32Array));
     const y = tf.tensor1d(units, 'int32');
@@ -73,6 +88,7 @@ export class MlpStrategy implements Strategy {
     const context = { model: this.model, head, task };
     let loss = 0;
     let penalty = 0;
+    let priorLogits: tf.Tensor2D | undefined;
     try {
       for (let step = 0; step < this.options.stepsPerBatch; step++) {
         const last = step === this.options.stepsPerBatch - 1;
@@ -80,6 +96,7 @@ export class MlpStrategy implements Strategy {
         const cost = optimizer.minimize(
           () => {
             const { logits } = this.model.forward(x, head);
+            if (predict && step === 0 && knownBefore > 0 && rejected.length === 0) priorLogits = tf.keep(tf.slice(logits, [0, 0], [-1, knownBefore]));
             const taskLoss = tf.losses.softmaxCrossEntropy(tf.oneHot(y, logits.shape[1]), logits) as tf.Scalar;
             const extra = this.regularizer.penalty(context);
             // Read the parts only on the last step: a download per step would stall the backend.
@@ -101,7 +118,16 @@ export class MlpStrategy implements Strategy {
       x.dispose();
       y.dispose();
     }
-    return rejected.length ? { loss, penalty, rejected } : { loss, penalty };
+    const result: TrainResult = rejected.length ? { loss, penalty, rejected } : { loss, penalty };
+    if (!predict) return { result };
+    if (priorLogits) {
+      const softmax = tf.softmax(priorLogits);
+      const probs = softmax.arraySync() as number[][];
+      tf.dispose([softmax, priorLogits]);
+      return { result, predictions: probs.map((p) => this.toPrediction(head, p, false)) };
+    }
+    // Nothing was known before this batch, or some samples were refused: predicted apart.
+    return { result, predictions: knownBefore === 0 ? batch.xs.map(() => ({ label: null, probabilities: {} })) : this.predictWith([head], batch.xs, knownBefore) };
   }
 
   async predict(task: TaskInfo | undefined, xs: readonly Float32Array[]): Promise<Prediction[]> {
@@ -215,32 +241,52 @@ export class MlpStrategy implements Strategy {
     return tf.tensor2d(flat, [xs.length, n]);
   }
 
-  /** Softmax over each head's known labels; with several heads, per sample the most confident. */
-  private predictWith(heads: readonly Head[], xs: readonly Float32Array[]): Prediction[] {
+  /**
+   * Softmax over each head's labels (the first `known` of a single head, when given); with several
+   * heads, per sample the most confident head answers and names its task.
+   */
+  private predictWith(heads: readonly Head[], xs: readonly Float32Array[], known?: number): Prediction[] {
     const usable = heads.filter((h) => h.labels.size > 0);
-    if (usable.length === 0) return xs.map(() => ({ label: null, probabilities: {} }));
+    if (usable.length === 0 || known === 0) return xs.map(() => ({ label: null, probabilities: {} }));
     const x = this.toMatrix(xs);
+    let perHead: number[][][];
     try {
-      const perHead = usable.map((head) => tf.tidy(() => tf.softmax(this.model.forward(x, head).logits).arraySync() as number[][]));
-      return xs.map((_, i) => {
-        let best: Prediction | undefined;
-        let bestConfidence = -1;
-        usable.forEach((head, h) => {
-          const p = (perHead[h] as number[][])[i] as number[];
-          let top = 0;
-          for (let k = 1; k < p.length; k++) if ((p[k] as number) > (p[top] as number)) top = k;
-          if ((p[top] as number) > bestConfidence) {
-            bestConfidence = p[top] as number;
-            const probabilities: Record<string, number> = {};
-            p.forEach((v, k) => (probabilities[head.labels.labelOf(k)] = v));
-            best = { label: head.labels.labelOf(top), probabilities, ...(usable.length > 1 ? { inferredTask: head.key } : {}) };
-          }
+      perHead = usable.map((head) => {
+        const probs = tf.tidy(() => {
+          const { logits } = this.model.forward(x, head);
+          return tf.softmax(known === undefined ? logits : tf.slice(logits, [0, 0], [-1, known]));
         });
-        return best as Prediction;
+        // Read outside tidy: tidy would walk every number of a returned array.
+        const rows = probs.arraySync() as number[][];
+        probs.dispose();
+        return rows;
       });
     } finally {
       x.dispose();
     }
+    const several = usable.length > 1;
+    return xs.map((_, i) => {
+      let best: Prediction | undefined;
+      let bestConfidence = -1;
+      usable.forEach((head, h) => {
+        const p = (perHead[h] as number[][])[i] as number[];
+        const confidence = Math.max(...p);
+        if (confidence > bestConfidence) {
+          bestConfidence = confidence;
+          best = this.toPrediction(head, p, several);
+        }
+      });
+      return best as Prediction;
+    });
+  }
+
+  /** A head's probabilities as a prediction: the most probable label and every label's probability. */
+  private toPrediction(head: Head, p: readonly number[], nameTask: boolean): Prediction {
+    let top = 0;
+    for (let k = 1; k < p.length; k++) if ((p[k] as number) > (p[top] as number)) top = k;
+    const probabilities: Record<string, number> = {};
+    p.forEach((v, k) => (probabilities[head.labels.labelOf(k)] = v));
+    return { label: head.labels.labelOf(top), probabilities, ...(nameTask ? { inferredTask: head.key } : {}) };
   }
 
   private assertLive(): void {

@@ -72,6 +72,13 @@ export interface Strategy {
   /** Learn one micro-batch of the current task. Never keeps the samples. */
   trainBatch(task: TaskInfo, batch: LabelledBatch): Promise<TrainResult>;
   /**
+   * Optional: test-then-train in one pass. Returns the predictions the model made for the batch
+   * *before* learning it (over the labels it knew before the batch), then learns the batch, as
+   * predict() followed by trainBatch() would, but sharing the forward pass. The engine uses it
+   * where present; it must not change what is learned.
+   */
+  predictAndTrain?(task: TaskInfo, batch: LabelledBatch): Promise<{ readonly predictions: Prediction[]; readonly result: TrainResult }>;
+  /**
    * Predict for inputs of a known task (task-incremental heads need it), or with task undefined
    * (task-agnostic: the strategy answers over every class it knows and may infer the task).
    */

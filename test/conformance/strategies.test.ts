@@ -76,6 +76,42 @@ for (const name of registry.names()) {
       assert.equal(tf.memory().numTensors, before, 'tensors left after dispose');
     });
 
+    it('predictAndTrain, where offered, predicts what predict() would and learns what trainBatch() would', async () => {
+      const probe = registry.get(name)(options('class-incremental', 1, 10));
+      const offered = typeof probe.predictAndTrain === 'function';
+      probe.dispose();
+      if (!offered) return; // optional capability: nothing to check
+      const { source, samples } = await takeSamples({ dataset: 'split-mnist', tasks: 2, samplesPerTask: 200, seed: 4, scenario: 'class-incremental' });
+      const [first, second] = source.knownTasks() as [string, string];
+      const fused = registry.get(name)(options('class-incremental', 2, source.outputUnits));
+      const plain = registry.get(name)(options('class-incremental', 2, source.outputUnits));
+      try {
+        for (const [index, taskName] of [first, second].entries()) {
+          const task = { name: taskName, index };
+          await fused.beginTask(task);
+          await plain.beginTask(task);
+          for (const batch of batches(samples.filter((s) => s.task === taskName), 32)) {
+            const b = { xs: batch.map((s) => s.x), ys: batch.map((s) => s.y as string) };
+            const expected = await plain.predict(task, b.xs);
+            const plainResult = await plain.trainBatch(task, b);
+            const { predictions, result } = await fused.predictAndTrain!(task, b);
+            assert.deepEqual(predictions.map((p) => p.label), expected.map((p) => p.label));
+            predictions.forEach((p, i) => {
+              for (const [label, v] of Object.entries(p.probabilities)) assert.ok(Math.abs(v - (expected[i]!.probabilities[label] ?? NaN)) < 1e-5);
+            });
+            assert.ok(Math.abs(result.loss - plainResult.loss) < 1e-5);
+          }
+          await fused.endTask(task);
+          await plain.endTask(task);
+        }
+        const probeSamples = source.probe(second, 100) ?? [];
+        assert.deepEqual((await fused.predict(undefined, probeSamples.map((s) => s.x))).map((p) => p.label), (await plain.predict(undefined, probeSamples.map((s) => s.x))).map((p) => p.label));
+      } finally {
+        fused.dispose();
+        plain.dispose();
+      }
+    });
+
     for (const scenario of SCENARIOS) {
       it(`export then import gives identical predictions, also after training on (${scenario})`, async () => {
         const { source, samples } = await takeSamples({ dataset: 'split-mnist', tasks: 2, samplesPerTask: 400, seed: 11, scenario });

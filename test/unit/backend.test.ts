@@ -167,7 +167,7 @@ describe('selectBackend', () => {
     it(`explicit '${name}' throws a BackendError naming ${pkg}, with the require error as cause`, async () => {
       await assert.rejects(selectBackend(name, quiet), (err: unknown) => {
         assert.ok(err instanceof BackendError);
-        assert.ok(err.message.includes(`'${pkg}'`) || err.message.includes(pkg), err.message);
+        assert.ok(err.message.includes(pkg), err.message);
         assert.match(err.message, /not installed/);
         assert.equal((err.cause as { code?: string }).code, 'MODULE_NOT_FOUND');
         return true;
@@ -301,6 +301,9 @@ describe('wasm matmul fix', () => {
     const a = tf.tensor2d(values([40, 30], 4, 1), [40, 30]);
     const b = tf.tensor2d(values([20, 30], 5, 1), [20, 30]);
     const c = tf.tensor2d(values([30, 40], 7, 1), [30, 40]);
+    // Transposing a row vector is a no-op that the Transpose kernel answers through Identity.
+    const row = tf.tensor2d(values([1, 40], 9, 1), [1, 40]);
+    const column = tf.tensor2d(values([1, 30], 10, 1), [1, 30]);
     const bias = tf.tensor1d(values([20], 6, 1));
     const loss = (x: tf.Tensor): tf.Scalar =>
       tf.sum(tf.fused.matMul({ a: x as tf.Tensor2D, b, transposeB: true, bias, activation: 'relu' })).add(
@@ -310,6 +313,7 @@ describe('wasm matmul fix', () => {
     const once = (): void => {
       read(tf.matMul(a, b, false, true));
       read(tf.matMul(c, a, true, true));
+      read(tf.matMul(row, column, true, false));
       tf.dispose(grad(a));
     };
     once();
@@ -318,7 +322,8 @@ describe('wasm matmul fix', () => {
     for (let i = 0; i < 5; i++) once();
     assert.equal(tf.memory().numTensors, tensors);
     assert.equal(backendBuffers(), buffers);
-    tf.dispose([a, b, c, bias]);
+    assert.deepEqual(row.dataSync(), values([1, 40], 9, 1), 'inputs are left intact');
+    tf.dispose([a, b, c, row, column, bias]);
   });
 
   it('frees its intermediates when the shipped kernel throws', () => {
