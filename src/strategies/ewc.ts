@@ -78,10 +78,8 @@ class EwcRegularizer implements Regularizer {
       exportParameters(`ewc.${k}.anchor`, c.anchor, tensors);
     });
     // The Fisher of the task in progress is part of the state too (a checkpoint mid-task).
-    const running = this.fisher.estimate();
-    exportParameters('ewc.running', running, tensors);
-    disposeParameters(running);
-    return { meta: { tasks: this.consolidated.map((c) => c.task), runningBatches: this.fisher.batchesSeen }, tensors };
+    const runningBatches = this.fisher.exportTo('ewc.running', tensors);
+    return { meta: { tasks: this.consolidated.map((c) => c.task), runningBatches }, tensors };
   }
 
   importState(state: RegularizerState): void {
@@ -92,8 +90,7 @@ class EwcRegularizer implements Regularizer {
       const anchor = importParameters(`ewc.${k}.anchor`, state.tensors);
       if (fisher && anchor) this.consolidated.push({ task, fisher, anchor });
     });
-    const running = importParameters('ewc.running', state.tensors);
-    if (running) this.fisher.restore(running, Number(state.meta.runningBatches ?? 0));
+    this.fisher.importFrom('ewc.running', state.tensors, Number(state.meta.runningBatches ?? 0));
   }
 
   dispose(): void {

@@ -78,18 +78,15 @@ class OnlineEwcRegularizer implements Regularizer {
     const tensors = {};
     exportParameters('online-ewc.fisher', this.fisherSum, tensors);
     exportParameters('online-ewc.anchor', this.anchor, tensors);
-    const running = this.fisher.estimate();
-    exportParameters('online-ewc.running', running, tensors);
-    disposeParameters(running);
-    return { meta: { runningBatches: this.fisher.batchesSeen }, tensors };
+    const runningBatches = this.fisher.exportTo('online-ewc.running', tensors);
+    return { meta: { runningBatches }, tensors };
   }
 
   importState(state: RegularizerState): void {
     this.dispose();
     this.fisherSum = importParameters('online-ewc.fisher', state.tensors);
     this.anchor = importParameters('online-ewc.anchor', state.tensors);
-    const running = importParameters('online-ewc.running', state.tensors);
-    if (running) this.fisher.restore(running, Number(state.meta.runningBatches ?? 0));
+    this.fisher.importFrom('online-ewc.running', state.tensors, Number(state.meta.runningBatches ?? 0));
   }
 
   dispose(): void {

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng';
 import { batchFisher, type FisherLabels } from './fisher';
-import { disposeParameters, type ParameterTensors, type BatchContext } from './regularizer';
+import { disposeParameters, exportParameters, importParameters, type BatchContext, type ParameterTensors } from './regularizer';
+import type { TensorSnapshot } from './strategy';
 
 /**
  * The diagonal Fisher of a task, accumulated while the task streams by: task data is never kept,
@@ -25,10 +26,6 @@ export class StreamingFisher {
     seed: number,
   ) {
     this.rng = new Rng(seed);
-  }
-
-  get batchesSeen(): number {
-    return this.batches;
   }
 
   observe({ model, head, x, units }: BatchContext): void {
@@ -60,8 +57,23 @@ export class StreamingFisher {
     return out;
   }
 
+  /** Writes the estimate so far under `prefix` (a checkpoint taken mid-task); returns the batch count. */
+  exportTo(prefix: string, tensors: Record<string, TensorSnapshot>): number {
+    const running = this.estimate();
+    exportParameters(prefix, running, tensors);
+    disposeParameters(running);
+    return this.batches;
+  }
+
+  /** The inverse of exportTo. */
+  importFrom(prefix: string, tensors: Record<string, TensorSnapshot>, batches: number): void {
+    const running = importParameters(prefix, tensors);
+    if (running) this.restore(running, batches);
+    else this.reset();
+  }
+
   /** Resumes from an exported estimate() taken after `batches` batches (takes ownership). */
-  restore(estimate: ParameterTensors, batches: number): void {
+  private restore(estimate: ParameterTensors, batches: number): void {
     this.reset();
     const correction = this.decay === 1 ? 1 : 1 - Math.pow(this.decay, batches);
     this.sum = {};
