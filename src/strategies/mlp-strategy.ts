@@ -5,6 +5,11 @@ import { assignSnapshot, fromSnapshot, MultiHeadMlp, snapshot, type Head } from 
 import type { Regularizer } from './regularizer';
 import type { LabelledBatch, Strategy, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
 
+/** The answer for inputs the model knows no class for yet. */
+function unanswered(xs: readonly unknown[]): Prediction[] {
+  return xs.map(() => ({ label: null, probabilities: {} }));
+}
+
 /** Key of the one head shared by every task in the domain- and class-incremental scenarios. */
 const SHARED_HEAD = 'shared';
 const STATE_FORMAT = 1;
@@ -53,7 +58,7 @@ export class MlpStrategy implements Strategy {
 
   async predictAndTrain(task: TaskInfo, batch: LabelledBatch): Promise<{ predictions: Prediction[]; result: TrainResult }> {
     const { result, predictions } = await this.learn(task, batch, true);
-    return { result, predictions: predictions ?? batch.xs.map(() => ({ label: null, probabilities: {} })) };
+    return { result, predictions: predictions as Prediction[] };
   }
 
   /**
@@ -80,7 +85,11 @@ export class MlpStrategy implements Strategy {
         rejected.push({ index: i, reason: error.message });
       }
     });
-    if (kept.length === 0) return { result: { loss: 0, penalty: 0, rejected }, ...(predict ? { predictions: this.predictWith([head], batch.xs, knownBefore) } : {}) };
+    // Predictions come from the model before this batch. Usually the training step's own forward
+    // pass gives them (below); when it cannot (nothing known yet, or refused samples missing from
+    // the training batch) they are made here, still before any update.
+    let predictions = predict && (knownBefore === 0 || rejected.length > 0) ? this.predictWith([head], batch.xs, knownBefore) : undefined;
+    if (kept.length === 0) return { result: { loss: 0, penalty: 0, rejected }, ...(predictions ? { predictions } : {}) };
     const optimizer = this.optimizer ?? this.rebuildOptimizer();
     const x = this.toMatrix(kept.length === batch.xs.length ? batch.xs : kept.map((i) => batch.xs[i] as Float32Array));
     const y = tf.tensor1d(units, 'int32');
@@ -96,7 +105,7 @@ export class MlpStrategy implements Strategy {
         const cost = optimizer.minimize(
           () => {
             const { logits } = this.model.forward(x, head);
-            if (predict && step === 0 && knownBefore > 0 && rejected.length === 0) priorLogits = tf.keep(tf.slice(logits, [0, 0], [-1, knownBefore]));
+            if (predict && step === 0 && !predictions) priorLogits = tf.keep(tf.slice(logits, [0, 0], [-1, knownBefore]));
             const taskLoss = tf.losses.softmaxCrossEntropy(tf.oneHot(y, logits.shape[1]), logits) as tf.Scalar;
             const extra = this.regularizer.penalty(context);
             // Read the parts only on the last step: a download per step would stall the backend.
@@ -119,22 +128,20 @@ export class MlpStrategy implements Strategy {
       y.dispose();
     }
     const result: TrainResult = rejected.length ? { loss, penalty, rejected } : { loss, penalty };
-    if (!predict) return { result };
     if (priorLogits) {
       const softmax = tf.softmax(priorLogits);
       const probs = softmax.arraySync() as number[][];
       tf.dispose([softmax, priorLogits]);
-      return { result, predictions: probs.map((p) => this.toPrediction(head, p, false)) };
+      predictions = probs.map((p) => this.toPrediction(head, p, false));
     }
-    // Nothing was known before this batch, or some samples were refused: predicted apart.
-    return { result, predictions: knownBefore === 0 ? batch.xs.map(() => ({ label: null, probabilities: {} })) : this.predictWith([head], batch.xs, knownBefore) };
+    return { result, ...(predictions ? { predictions } : {}) };
   }
 
   async predict(task: TaskInfo | undefined, xs: readonly Float32Array[]): Promise<Prediction[]> {
     this.assertLive();
     if (xs.length === 0) return [];
     if (!this.taskHeads) return this.predictWith([this.model.head(SHARED_HEAD)], xs);
-    if (task) return this.model.hasHead(task.name) ? this.predictWith([this.model.head(task.name)], xs) : xs.map(() => ({ label: null, probabilities: {} }));
+    if (task) return this.model.hasHead(task.name) ? this.predictWith([this.model.head(task.name)], xs) : unanswered(xs);
     // Task-agnostic request with one head per task: answer with the head that is most confident.
     const heads = this.model.headKeys().map((k) => this.model.head(k)).filter((h) => h.labels.size > 0);
     return this.predictWith(heads, xs);
@@ -247,7 +254,7 @@ export class MlpStrategy implements Strategy {
    */
   private predictWith(heads: readonly Head[], xs: readonly Float32Array[], known?: number): Prediction[] {
     const usable = heads.filter((h) => h.labels.size > 0);
-    if (usable.length === 0 || known === 0) return xs.map(() => ({ label: null, probabilities: {} }));
+    if (usable.length === 0 || known === 0) return unanswered(xs);
     const x = this.toMatrix(xs);
     let perHead: number[][][];
     try {

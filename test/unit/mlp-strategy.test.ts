@@ -34,6 +34,23 @@ describe('MLP strategies (finetune, l2, ewc, online-ewc)', () => {
     }
   });
 
+  it('predictAndTrain predicts with the model before the update, also when a sample is refused', async () => {
+    const s = builtinStrategies().get('finetune')(options({ learningRate: 0.5 }));
+    try {
+      const task = { name: 't', index: 0 };
+      await s.beginTask(task);
+      await s.trainBatch(task, { xs: [x(0), x(1)], ys: ['a', 'b'] });
+      const batch = { xs: [x(0), x(1), x(0.5)], ys: ['b', 'a', 'c'] };
+      const before = await s.predict(task, batch.xs);
+      const { predictions, result } = await s.predictAndTrain!(task, batch);
+      assert.equal(result.rejected?.length, 1);
+      assert.deepEqual(predictions, before);
+      assert.notDeepEqual(await s.predict(task, batch.xs), before, 'the update (lr 0.5) changed the answers');
+    } finally {
+      s.dispose();
+    }
+  });
+
   it('task-incremental: one head per task, chosen by task id; task-agnostic requests infer the task', async () => {
     const s = builtinStrategies().get('finetune')(options({ scenario: 'task-incremental' }));
     try {
