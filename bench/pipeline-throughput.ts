@@ -3,7 +3,7 @@
  * prediction, training step, metrics sinks), for an MLP 784-400-400-10 at batch 128, one gradient
  * step per micro-batch, on each backend that loads here.
  *
- *   npm run bench:pipeline [-- --backends wasm,cpu --samples 6000 --strategies finetune,ewc]
+ *   npm run bench:pipeline [-- --backends wasm,cpu --samples 6000 --strategies finetune,ewc --optimizer adam|sgd]
  */
 import { parseArgs } from 'node:util';
 import { selectBackend, type BackendName } from '../src/backend/backend';
@@ -17,9 +17,12 @@ async function main(): Promise<void> {
       backends: { type: 'string', default: 'tensorflow,wasm,wasm-unpatched,cpu' },
       strategies: { type: 'string', default: 'finetune,ewc' },
       samples: { type: 'string', default: '6000' },
+      optimizer: { type: 'string', default: 'adam' },
     },
   });
   const samples = Number(values.samples);
+  const optimizer = values.optimizer;
+  if (optimizer !== 'adam' && optimizer !== 'sgd') throw new Error(`--optimizer must be adam or sgd, got ${optimizer}`);
   const rows: string[] = [];
   for (const wanted of values.backends.split(',')) {
     const unpatched = wanted === 'wasm-unpatched';
@@ -42,7 +45,7 @@ async function main(): Promise<void> {
         source: { type: 'permuted-mnist', tasks: 2, samplesPerTask: perTask },
         model: { hiddenLayers: [400, 400], outputUnits: 0 },
         strategy: { name: strategy, params: {} },
-        training: { batchSize: 128, optimizer: (process.env.BENCH_OPTIMIZER ?? 'adam') as 'adam' | 'sgd', learningRate: 0.001, stepsPerBatch: 1, batchTimeoutMs: 1000 },
+        training: { batchSize: 128, optimizer, learningRate: 0.001, stepsPerBatch: 1, batchTimeoutMs: 1000 },
         evaluation: { probeSize: 300, holdoutEvery: 10 },
       };
       const report = await runPipeline({ pipeline, backend, metrics: new LifelongMetrics({ defaultMetrics: false }) });

@@ -3,9 +3,6 @@ import { ConfigError } from '../core/errors';
 import { isTaskControl, type SourceItem, type TaskInfo, type TaskName } from '../core/types';
 import type { TaskEndReason, TaskEvent } from './events';
 
-export type { SourceItem, TaskControl } from '../core/types';
-export { endOfTask, isTaskControl } from '../core/types';
-
 export interface DetectTaskBoundariesOptions {
   /**
    * Tasks already learned, in index order (e.g. restored from a checkpoint). They count as

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { TestScheduler } from 'rxjs/testing';
 import { ConfigError } from '../../src/core/errors';
-import type { Sample, TaskInfo } from '../../src/core/types';
-import { detectTaskBoundaries, endOfTask, isTaskControl } from '../../src/pipeline/detect-task-boundaries';
+import { endOfTask, isTaskControl, type Sample, type TaskInfo } from '../../src/core/types';
+import { detectTaskBoundaries } from '../../src/pipeline/detect-task-boundaries';
 import type { TaskEndReason, TaskEvent } from '../../src/pipeline/events';
 
 function sample(task: string, y?: string, id?: string): Sample {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { Subject, concatMap, lastValueFrom, tap, toArray, type Observable, type Subscription } from 'rxjs';
 import { LifelongError } from '../../src/core/errors';
-import type { Sample } from '../../src/core/types';
-import { detectTaskBoundaries, endOfTask, isTaskControl, type SourceItem } from '../../src/pipeline/detect-task-boundaries';
+import { endOfTask, isTaskControl, type Sample, type SourceItem } from '../../src/core/types';
+import { detectTaskBoundaries } from '../../src/pipeline/detect-task-boundaries';
 import { Demand, DemandAbortedError } from '../../src/pipeline/demand';
 import type { BatchEvent } from '../../src/pipeline/events';
 import { microBatch } from '../../src/pipeline/micro-batch';
