@@ -43,6 +43,20 @@ export interface LabelledBatch {
   readonly ys: readonly Label[];
 }
 
+/**
+ * One strategy-specific number for Prometheus (DEN's units added per layer, DGR's generator loss,
+ * a replay buffer's fill...). Published as gauge `lifelong_strategy_<name>` with the given labels;
+ * the engine reads diagnostics after every step and at every task end.
+ */
+export interface StrategyDiagnostic {
+  /** snake_case, unique per strategy, e.g. "den_units" or "generator_loss". */
+  readonly name: string;
+  readonly help: string;
+  /** Label values (names must be the same set for every entry with this name), e.g. {layer:"hidden-1", event:"added", task:"t1"}. */
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
 export interface TrainResult {
   /** Mean task loss over the batch (last gradient step), without the penalty. */
   readonly loss: number;
@@ -89,6 +103,8 @@ export interface Strategy {
   parameterCount(): number;
   /** Current weights of each layer of the shared trunk and heads, by layer name, for drift. */
   layerWeights(): Map<string, Float32Array>;
+  /** Optional strategy-specific numbers for dashboards; cheap (no tensor downloads). */
+  diagnostics?(): readonly StrategyDiagnostic[];
   exportState(): Promise<StrategyState>;
   importState(state: StrategyState): Promise<void>;
   /** Frees every tensor the strategy owns. Safe to call twice. */
