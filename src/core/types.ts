@@ -17,6 +17,13 @@ export type TaskName = string;
  */
 export type Label = string;
 
+/**
+ * The task of a task-agnostic prediction request (Kafka's request topic): the model answers over
+ * every class it has learned and may infer the task. '*' cannot be a Kafka topic name, so it never
+ * collides with a real task.
+ */
+export const TASK_AGNOSTIC: TaskName = '*';
+
 /** One sample as it arrives from a source. */
 export interface Sample {
   readonly task: TaskName;
