@@ -119,6 +119,24 @@ export const formats = {
     );
   },
 
+  stringList(options: { minLength?: number; pattern?: RegExp; expects?: string } = {}): DescribedFormat {
+    const minLength = options.minLength ?? 0;
+    return describedFormat(
+      options.expects ?? `${minLength > 0 ? 'a non-empty' : 'an'} array of strings`,
+      (v) => Array.isArray(v) && v.length >= minLength && v.every((x) => typeof x === 'string' && (options.pattern === undefined || options.pattern.test(x))),
+    );
+  },
+
+  /** A JSON object or a boolean, passed through as is (kafkajs' `ssl`). */
+  objectOrBoolean(): DescribedFormat {
+    return describedFormat('true, false or an object', (v) => typeof v === 'boolean' || isPlainObject(v));
+  },
+
+  /** A JSON object, passed through as is (options for a client library). */
+  object(): DescribedFormat {
+    return describedFormat('an object', (v) => isPlainObject(v));
+  },
+
   numberList(): DescribedFormat {
     return describedFormat(
       'an array of numbers',

@@ -46,7 +46,40 @@ export interface RotatedMnistSourceConfig {
   readonly angles: readonly number[];
 }
 
-export type SourceConfig = SplitMnistSourceConfig | PermutedMnistSourceConfig | RotatedMnistSourceConfig;
+/**
+ * Kafka: every topic matching `topicPattern` is a task, learned in order of first message (README
+ * "Running against Kafka"). Predictions go to `predictionsTopic` ('{topic}' is the input topic),
+ * rejected messages to `deadLetterTopic` with the reason in a header.
+ */
+export interface KafkaSourceConfig {
+  readonly type: 'kafka';
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly groupId: string;
+  /** A JavaScript regular expression, matched against the whole topic name. */
+  readonly topicPattern: string;
+  /** How often the topic list is polled for new task topics, in ms. */
+  readonly topicDiscoveryMs: number;
+  /** Features per message (the model's input size). */
+  readonly inputSize: number;
+  readonly maxMessageBytes: number;
+  readonly deadLetterTopic: string;
+  readonly predictionsTopic: string;
+  /** Topic of task-agnostic prediction requests; '' for none. */
+  readonly requestTopic: string;
+  /** End the current task after this long without one of its messages; 0 = never. */
+  readonly idleTaskMs: number;
+  /** A new consumer group starts at the beginning of the topics (true) or at their end. */
+  readonly fromBeginning: boolean;
+  /** Passed to kafkajs as is: `ssl` (true or TLS options) and `sasl` ({mechanism, username, password}). */
+  readonly ssl: Readonly<Record<string, unknown>> | boolean;
+  /** Empty for none. */
+  readonly sasl: Readonly<Record<string, unknown>>;
+  /** How long a graceful shutdown may take to finish, commit and flush before it fails, in ms. */
+  readonly shutdownTimeoutMs: number;
+}
+
+export type SourceConfig = SplitMnistSourceConfig | PermutedMnistSourceConfig | RotatedMnistSourceConfig | KafkaSourceConfig;
 export type SourceType = SourceConfig['type'];
 
 type SourceFields<T extends SourceType> = Omit<Extract<SourceConfig, { type: T }>, 'type'>;
@@ -68,6 +101,9 @@ const samplesPerTaskField = {
   default: 0,
 };
 
+/** Kafka's legal topic characters; '{topic}' is allowed for templates. */
+const TOPIC_NAME = /^[a-zA-Z0-9._{}-]+$/;
+
 /** The schema of each source type, validated after `type` is known. */
 const SOURCE_SECTIONS: { readonly [T in SourceType]: SourceSection<T> } = {
   'split-mnist': {
@@ -75,6 +111,33 @@ const SOURCE_SECTIONS: { readonly [T in SourceType]: SourceSection<T> } = {
   },
   'permuted-mnist': {
     schema: { tasks: tasksField(10), samplesPerTask: samplesPerTaskField },
+  },
+  kafka: {
+    schema: {
+      brokers: { doc: 'Bootstrap brokers, host:port.', format: formats.stringList({ minLength: 1, pattern: /^[^\s:]+:\d+$/, expects: 'a non-empty array of "host:port" strings' }), default: ['127.0.0.1:9092'] },
+      clientId: { doc: 'Kafka client id.', format: formats.string({ pattern: /^.+$/, expects: 'a non-empty string' }), default: 'lifelong' },
+      groupId: { doc: 'Consumer group; a restart with the same group resumes after the committed offsets.', format: formats.string({ pattern: /^.+$/, expects: 'a non-empty string' }), default: 'lifelong' },
+      topicPattern: { doc: 'Regular expression matched against whole topic names: each matching topic is a task.', format: formats.string({ pattern: /^.+$/, expects: 'a non-empty regular expression' }), default: '' },
+      topicDiscoveryMs: { doc: 'Polling interval for new topics, ms.', format: formats.integer({ min: 100 }), default: 5000 },
+      inputSize: { doc: 'Features per message.', format: formats.integer({ min: 1 }), default: 784 },
+      maxMessageBytes: { doc: 'Larger messages are dead-lettered.', format: formats.integer({ min: 16 }), default: 1048576 },
+      deadLetterTopic: { doc: 'Where rejected messages go, with the reason in a header.', format: formats.string({ pattern: TOPIC_NAME, expects: 'a Kafka topic name' }), default: 'lifelong.dead-letter' },
+      predictionsTopic: { doc: "Where predictions go; '{topic}' is the input topic.", format: formats.string({ pattern: TOPIC_NAME, expects: "a Kafka topic name, '{topic}' allowed" }), default: '{topic}.predictions' },
+      requestTopic: { doc: "Topic of task-agnostic prediction requests; '' for none.", format: formats.string({ pattern: /^[a-zA-Z0-9._-]*$/, expects: "a Kafka topic name or ''" }), default: '' },
+      idleTaskMs: { doc: 'End the current task after this long without its messages; 0 = never.', format: formats.integer({ min: 0 }), default: 0 },
+      fromBeginning: { doc: 'A new group starts at the beginning of the topics.', format: formats.boolean(), default: true },
+      ssl: { doc: 'kafkajs ssl option (true or TLS options); false for plaintext.', format: formats.objectOrBoolean(), default: false },
+      sasl: { doc: 'kafkajs sasl option ({mechanism, username, password}); {} for none.', format: formats.object(), default: {} },
+      shutdownTimeoutMs: { doc: 'Deadline of a graceful shutdown (finish, commit, flush), ms.', format: formats.integer({ min: 100 }), default: 15000 },
+    },
+    complete(fields, issues) {
+      try {
+        new RegExp(`^(?:${fields.topicPattern})$`);
+      } catch (error) {
+        issues.push({ key: 'source.topicPattern', problem: `is not a valid regular expression: ${(error as Error).message}` });
+      }
+      return fields;
+    },
   },
   'rotated-mnist': {
     schema: {

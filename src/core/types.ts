@@ -24,6 +24,9 @@ export type Label = string;
  */
 export const TASK_AGNOSTIC: TaskName = '*';
 
+/** The TaskInfo tagging task-agnostic requests in the pipeline: never begun, never learned. */
+export const TASK_AGNOSTIC_INFO: TaskInfo = Object.freeze({ name: TASK_AGNOSTIC, index: -1 });
+
 /** One sample as it arrives from a source. */
 export interface Sample {
   readonly task: TaskName;

@@ -8,6 +8,7 @@ import { microBatch } from '../pipeline/micro-batch';
 import { ProbeStore } from '../pipeline/probe-store';
 import { pullSource } from '../pipeline/pull-source';
 import { testThenTrain } from '../pipeline/test-then-train';
+import type { StepSink } from '../sinks/step-sink';
 import type { Source } from '../sources/source';
 import type { Strategy } from '../strategies/strategy';
 
@@ -20,6 +21,10 @@ export interface EngineOptions {
   readonly probeSize: number;
   /** Where the source has no test split, every n-th labelled sample of a task is held out as its probe. */
   readonly holdoutEvery: number;
+  /** False outside task-incremental learning: predictions are asked without the task (see applyStrategy). */
+  readonly taskGivenAtTest?: boolean;
+  /** Gets every step's outcome (predictions to publish) before its samples are acknowledged. */
+  readonly sink?: StepSink;
   /** Labelled samples of an ended task: scored (default) or ignored. */
   readonly endedTaskLabelled?: 'evaluate' | 'ignore';
   /** Attach layer weights to every n-th step, for live drift. Default 20; 0 = only at task ends. */
@@ -27,6 +32,11 @@ export interface EngineOptions {
   /** Samples the source rejected (already dead-lettered by it). */
   readonly onReject?: (task: TaskName | undefined, reason: string, detail: string) => void;
   readonly log?: (message: string) => void;
+  /**
+   * Graceful shutdown: stop reading the source, finish the samples in hand (the partial batch
+   * included), then complete, without ending the current task.
+   */
+  readonly stop?: AbortSignal;
 }
 
 /**
@@ -46,8 +56,8 @@ export function runEngine(options: EngineOptions): Observable<EngineEvent> {
       reject: (task: TaskName | undefined, reason: string, detail: string) => options.onReject?.(task, reason, detail),
       log: options.log ?? (() => undefined),
     };
-    return pullSource<SourceItem>(() => source.open(context), demand, { costless: isTaskControl }).pipe(
-      detectTaskBoundaries(),
+    return pullSource<SourceItem>(() => source.open(context), demand, { costless: isTaskControl, ...(options.stop ? { stop: options.stop } : {}) }).pipe(
+      detectTaskBoundaries(options.stop ? { shutdown: options.stop } : {}),
       microBatch(batchSize, source.live ? options.batchTimeoutMs : undefined),
       testThenTrain({
         endedTaskLabelled: options.endedTaskLabelled ?? 'evaluate',
@@ -58,6 +68,8 @@ export function runEngine(options: EngineOptions): Observable<EngineEvent> {
         probes,
         demand,
         weightsEverySteps: options.weightsEverySteps ?? 20,
+        ...(options.taskGivenAtTest !== undefined ? { taskGivenAtTest: options.taskGivenAtTest } : {}),
+        ...(options.sink ? { sink: options.sink } : {}),
         onRejected: (sample, reason) => options.log?.(`sample ${sample.id ?? ''} of task ${sample.task} rejected: ${reason}`),
         ...(source.acknowledge ? { acknowledge: (s: readonly Sample[]) => source.acknowledge!(s) } : {}),
       }),

@@ -1,4 +1,4 @@
-import { fromEvent, lastValueFrom, takeUntil, tap } from 'rxjs';
+import { lastValueFrom, tap } from 'rxjs';
 import type { PipelineConfig } from '../config/pipeline-config';
 import { silentLogger, type Logger } from '../core/log';
 import type { LifelongMetrics } from '../metrics/prometheus';
@@ -23,7 +23,10 @@ export interface RunPipelineOptions {
   readonly log?: Logger;
   /** Called with every engine event after the recorder has seen it (progress display). */
   readonly onEvent?: (event: EngineEvent, recorder: RunRecorder, expectedSamples: (task: string) => number | undefined) => void;
-  /** Aborting stops reading the source; the run then resolves with what was learned so far. */
+  /**
+   * Aborting stops reading the source; the samples in hand are finished (predictions published,
+   * offsets committed) and the run resolves with what was learned so far.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -77,7 +80,9 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
       batchTimeoutMs: pipeline.training.batchTimeoutMs,
       probeSize: pipeline.evaluation.probeSize,
       holdoutEvery: pipeline.evaluation.holdoutEvery,
+      taskGivenAtTest: pipeline.scenario === 'task-incremental',
       log: (m) => log.debug(m),
+      ...(options.signal ? { stop: options.signal } : {}),
       onReject: (task, reason, detail) => {
         recorder.reject(task);
         metrics?.countSamples(task, 'rejected');
@@ -87,7 +92,6 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
       recordRun(recorder),
       metrics ? publishMetrics(metrics, recorder) : tap(),
       tap((event) => options.onEvent?.(event, recorder, expected)),
-      options.signal ? takeUntil(fromEvent(options.signal, 'abort')) : tap(),
     );
     await lastValueFrom(events, { defaultValue: undefined });
   } finally {

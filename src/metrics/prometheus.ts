@@ -3,6 +3,7 @@ import { LifelongError } from '../core/errors';
 import type { SampleKind, TaskName } from '../core/types';
 import type { AccuracyMatrix } from './continual';
 import type { DriftResult } from './drift';
+import type { StrategyDiagnostic } from '../strategies/strategy';
 
 /** Every kind lifelong_samples_total counts (core/types.ts SampleKind). */
 export const SAMPLE_KINDS: readonly SampleKind[] = ['trained', 'evaluated', 'predicted', 'rejected', 'held-out'];
@@ -55,11 +56,16 @@ export class LifelongMetrics {
   private readonly tasksLearned: G;
   private readonly backendInfo: Gauge<'backend'>;
   private readonly modelVersion: G;
+  private readonly parametersAfterTask: Gauge<'task'>;
+  /** Strategy-specific gauges (lifelong_strategy_*), created on first sight: their names come from the strategy. */
+  private readonly strategyGauges = new Map<string, { gauge: Gauge<string>; labelNames: readonly string[] }>();
+  private readonly registers: Registry[];
 
   constructor(options: LifelongMetricsOptions = {}) {
     const registry = new Registry();
     this.registry = registry;
     const registers = [registry];
+    this.registers = registers;
     const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> =>
       new Gauge<L>({ name: `lifelong_${name}`, help, labelNames, registers });
 
@@ -123,6 +129,7 @@ export class LifelongMetrics {
     this.tasksLearned = gauge('tasks_learned', 'Tasks whose stream has ended and been learned.');
     this.backendInfo = gauge('backend_info', 'The tensor backend in use (value 1).', ['backend']);
     this.modelVersion = gauge('model_version', 'Monotonic model version, bumped by every training step.');
+    this.parametersAfterTask = gauge('parameters_after_task', 'Trainable parameters when each task ended (growth of structural strategies).', ['task'] as const);
 
     // Unlabelled gauges start at 0 in prom-client; hide the ones where 0 would be a false value.
     for (const unknownYet of [
@@ -240,6 +247,39 @@ export class LifelongMetrics {
 
   setParameters(count: number): void {
     this.parameters.set(count);
+  }
+
+  /** Trainable parameters when `task` ended: the growth of structural strategies over tasks. */
+  setParametersAfterTask(task: TaskName, count: number): void {
+    this.parametersAfterTask.set({ task }, count);
+  }
+
+  /**
+   * A strategy's own numbers (see Strategy.diagnostics) as gauges `lifelong_strategy_<name>`.
+   * Each call carries the strategy's full current state: a name's series are replaced, so series
+   * that disappeared (a pruned layer) do not linger. Label names are fixed by a name's first use;
+   * labels outside that set are dropped, missing ones are empty.
+   */
+  setStrategyDiagnostics(diagnostics: readonly StrategyDiagnostic[]): void {
+    const byName = new Map<string, StrategyDiagnostic[]>();
+    for (const d of diagnostics) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(d.name)) continue; // not a valid metric name: the strategy's bug, not the daemon's
+      byName.set(d.name, [...(byName.get(d.name) ?? []), d]);
+    }
+    for (const [name, entries] of byName) {
+      let entry = this.strategyGauges.get(name);
+      if (!entry) {
+        const labelNames = Object.keys(entries[0]?.labels ?? {}).sort();
+        entry = { gauge: new Gauge<string>({ name: `lifelong_strategy_${name}`, help: entries[0]?.help ?? name, labelNames, registers: this.registers }), labelNames };
+        this.strategyGauges.set(name, entry);
+      }
+      entry.gauge.reset();
+      for (const d of entries) {
+        const labels: Record<string, string> = {};
+        for (const l of entry.labelNames) labels[l] = d.labels?.[l] ?? '';
+        entry.gauge.set(labels, d.value);
+      }
+    }
   }
 
   /** Marks `task` as the one being learned: its info series is 1, earlier tasks' are removed. */

@@ -1,5 +1,6 @@
 import { concatMap, defer, from, type OperatorFunction } from 'rxjs';
-import type { Prediction, Sample, SampleKind, TaskInfo } from '../core/types';
+import { TASK_AGNOSTIC, type Prediction, type Sample, type SampleKind, type TaskInfo } from '../core/types';
+import type { StepSink } from '../sinks/step-sink';
 import type { Strategy } from '../strategies/strategy';
 import type { Demand } from './demand';
 import type { EngineEvent, PlannedEvent, SampleEvent, StepEvent, StepOutcome, TaskOutcome, TaskStartedOutcome } from './events';
@@ -10,6 +11,14 @@ export interface ApplyStrategyOptions {
   readonly probes: ProbeStore;
   /** Credits to give back to the source once a step has consumed its samples. */
   readonly demand?: Demand;
+  /**
+   * Whether predictions may use the task identity (task-incremental). Otherwise (domain- and
+   * class-incremental) the strategy is asked with task undefined and must infer it, as it would at
+   * test time in those scenarios. Default true.
+   */
+  readonly taskGivenAtTest?: boolean;
+  /** Gets each step's outcome (predictions to publish) before its samples are acknowledged. */
+  readonly sink?: StepSink;
   /** Tell the source which samples are done (Kafka commits their offsets). */
   readonly acknowledge?: (samples: readonly Sample[]) => Promise<void>;
   /** Attach layer weights to every n-th step outcome, for live drift (0 = never). */
@@ -34,6 +43,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
   const { strategy, probes, demand } = options;
   const now = options.now ?? (() => performance.now() / 1000);
   const every = options.weightsEverySteps ?? 0;
+  const taskGiven = options.taskGivenAtTest ?? true;
   return (events) =>
     defer(() => {
       let version = 0;
@@ -45,7 +55,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
         let baselineAccuracy: (number | null)[] | undefined;
         if (!started) {
           started = true;
-          baselineAccuracy = await scoreProbes(strategy, probes, 'chance');
+          baselineAccuracy = await scoreProbes(strategy, probes, 'chance', taskGiven);
         }
         await strategy.beginTask(task);
         return { kind: 'task-started', task, parameters: strategy.parameterCount(), ...(baselineAccuracy ? { baselineAccuracy } : {}) };
@@ -56,7 +66,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
         // Test-then-train in one pass where the strategy can: it predicts the batch with the
         // forward pass it trains with, before the update.
         const fused = typeof strategy.predictAndTrain === 'function' && trainIdx.length > 0;
-        const predictions = await predictPlanned(strategy, event, fused ? ['evaluated', 'predicted'] : ['trained', 'evaluated', 'predicted']);
+        const predictions = await predictPlanned(strategy, taskGiven, event, fused ? ['evaluated', 'predicted'] : ['trained', 'evaluated', 'predicted']);
         const plan = [...event.plan];
         let loss: number | undefined;
         let trainSeconds: number | undefined;
@@ -92,9 +102,8 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
         // /metrics endpoint, Kafka heartbeats, signals) is not starved by a long training run.
         await new Promise<void>((resolve) => setImmediate(resolve));
         const samples = event.samples.map((s) => s.sample);
-        await options.acknowledge?.(samples);
-        demand?.release(samples.length);
-        return {
+        const diagnostics = strategy.diagnostics?.();
+        const outcome: StepOutcome = {
           kind: 'step-outcome',
           task: event.task,
           samples: event.samples,
@@ -105,20 +114,28 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
           modelVersion: version,
           parameters: strategy.parameterCount(),
           ...(every > 0 && steps % every === 0 ? { layerWeights: strategy.layerWeights() } : {}),
+          ...(diagnostics ? { diagnostics } : {}),
         };
+        // Published before acknowledged: an offset is committed only once its prediction is out.
+        await options.sink?.publish(outcome);
+        await options.acknowledge?.(samples);
+        demand?.release(samples.length);
+        return outcome;
       };
 
       const end = async (task: TaskInfo, reason: TaskOutcome['reason']): Promise<TaskOutcome> => {
         await strategy.endTask(task);
         version += 1;
+        const diagnostics = strategy.diagnostics?.();
         return {
           kind: 'task-outcome',
           task,
           reason,
-          probeAccuracy: await scoreProbes(strategy, probes),
+          probeAccuracy: await scoreProbes(strategy, probes, 'null', taskGiven),
           modelVersion: version,
           parameters: strategy.parameterCount(),
           layerWeights: strategy.layerWeights(),
+          ...(diagnostics ? { diagnostics } : {}),
         };
       };
 
@@ -144,7 +161,7 @@ function indexesOf(plan: readonly SampleKind[], kind: SampleKind): number[] {
 }
 
 /** Predicts every sample planned as one of `kinds`, grouped by task (task-incremental heads). */
-async function predictPlanned(strategy: Strategy, event: StepEvent, kinds: readonly SampleKind[]): Promise<(Prediction | undefined)[]> {
+async function predictPlanned(strategy: Strategy, taskGiven: boolean, event: StepEvent, kinds: readonly SampleKind[]): Promise<(Prediction | undefined)[]> {
   const predictions: (Prediction | undefined)[] = event.samples.map(() => undefined);
   const groups = new Map<string, { task: TaskInfo; idx: number[] }>();
   event.plan.forEach((kind, i) => {
@@ -155,7 +172,8 @@ async function predictPlanned(strategy: Strategy, event: StepEvent, kinds: reado
     groups.set(task.name, group);
   });
   for (const { task, idx } of groups.values()) {
-    const out = await strategy.predict(task, idx.map((i) => (event.samples[i] as SampleEvent).sample.x));
+    const given = taskGiven && task.name !== TASK_AGNOSTIC;
+    const out = await strategy.predict(given ? task : undefined, idx.map((i) => (event.samples[i] as SampleEvent).sample.x));
     idx.forEach((i, k) => (predictions[i] = out[k]));
   }
   return predictions;
@@ -167,7 +185,7 @@ async function predictPlanned(strategy: Strategy, event: StepEvent, kinds: reado
  * for it), the entry is null, or with `unanswerable: 'chance'` the accuracy of a uniform guess
  * among the probe's labels: that is the forward-transfer baseline b_j of an untrained model.
  */
-export async function scoreProbes(strategy: Strategy, probes: ProbeStore, unanswerable: 'null' | 'chance' = 'null'): Promise<(number | null)[]> {
+export async function scoreProbes(strategy: Strategy, probes: ProbeStore, unanswerable: 'null' | 'chance' = 'null', taskGiven = true): Promise<(number | null)[]> {
   const row: (number | null)[] = [];
   for (const task of probes.known()) {
     if (!task) continue;
@@ -176,7 +194,7 @@ export async function scoreProbes(strategy: Strategy, probes: ProbeStore, unansw
       row[task.index] = null;
       continue;
     }
-    const out = await strategy.predict(task, probe.map((s) => s.x));
+    const out = await strategy.predict(taskGiven ? task : undefined, probe.map((s) => s.x));
     if (out.every((p) => p.label === null)) {
       row[task.index] = unanswerable === 'chance' ? 1 / new Set(probe.map((s) => s.y)).size : null;
       continue;

@@ -1,6 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import { ConfigError } from '../core/errors';
-import { isTaskControl, type SourceItem, type TaskInfo, type TaskName } from '../core/types';
+import { isTaskControl, TASK_AGNOSTIC, TASK_AGNOSTIC_INFO, type SourceItem, type TaskInfo, type TaskName } from '../core/types';
 import type { TaskEndReason, TaskEvent } from './events';
 
 export interface DetectTaskBoundariesOptions {
@@ -10,6 +10,11 @@ export interface DetectTaskBoundariesOptions {
    * first new task gets index `initialTasks.length`.
    */
   readonly initialTasks?: readonly TaskName[];
+  /**
+   * Aborted when the daemon is shutting down: the completion that follows is not an end of the
+   * current task (it is not over, a restart continues it), so no task-end is emitted.
+   */
+  readonly shutdown?: AbortSignal;
 }
 
 /**
@@ -19,9 +24,11 @@ export interface DetectTaskBoundariesOptions {
  *   ended), begins the new one, then is emitted as a sample event;
  * - a sample of the current task, or of an earlier, ended task, is emitted as a sample event
  *   tagged with its own task (the current task stays current);
+ * - a task-agnostic request (task TASK_AGNOSTIC) is tagged TASK_AGNOSTIC_INFO and changes nothing;
  * - an end-of-task marker for the current task ends it with the marker's reason; markers for an
  *   ended or unknown task change nothing (a source may repeat them, e.g. idle timers);
- * - completion ends the current task with reason 'end-of-stream', then completes;
+ * - completion ends the current task with reason 'end-of-stream' (not after a shutdown), then
+ *   completes;
  * - an error passes through without a task-end (the task did not finish streaming).
  */
 export function detectTaskBoundaries(
@@ -54,6 +61,10 @@ export function detectTaskBoundaries(
             if (current !== undefined && current.name === item.task) endCurrent(item.reason);
             return;
           }
+          if (item.task === TASK_AGNOSTIC) {
+            subscriber.next({ kind: 'sample', task: TASK_AGNOSTIC_INFO, sample: item });
+            return;
+          }
           let task = known.get(item.task);
           if (task === undefined) {
             endCurrent('next-task');
@@ -66,7 +77,7 @@ export function detectTaskBoundaries(
         },
         error: (error: unknown) => subscriber.error(error),
         complete: () => {
-          endCurrent('end-of-stream');
+          if (options.shutdown?.aborted !== true) endCurrent('end-of-stream');
           subscriber.complete();
         },
       });

@@ -1,4 +1,5 @@
 import type { Prediction, Sample, SampleKind, TaskInfo } from '../core/types';
+import type { StrategyDiagnostic } from '../strategies/strategy';
 
 /** Why a task ended. */
 export type TaskEndReason = 'next-task' | 'end-of-stream' | 'control' | 'idle';
@@ -66,6 +67,8 @@ export interface StepOutcome {
   readonly parameters: number;
   /** Each layer's weights, attached every few steps (for live semantic drift), else undefined. */
   readonly layerWeights?: ReadonlyMap<string, Float32Array>;
+  /** The strategy's own numbers (units added, generator loss...), where it reports any. */
+  readonly diagnostics?: readonly StrategyDiagnostic[];
 }
 
 /** Emitted after a task ended and every probe was evaluated. */
@@ -79,6 +82,7 @@ export interface TaskOutcome {
   readonly parameters: number;
   /** Each layer's weights at the end of the task (semantic drift is measured from these). */
   readonly layerWeights: ReadonlyMap<string, Float32Array>;
+  readonly diagnostics?: readonly StrategyDiagnostic[];
 }
 
 export interface TaskStartedOutcome {

@@ -7,6 +7,13 @@ export interface PullSourceOptions<T> {
    * released by it: their credit is given back as soon as they have been emitted.
    */
   readonly costless?: (item: T) => boolean;
+  /**
+   * Graceful stop (SIGTERM): no further next() call; iterator.return() is called at once, so a
+   * live source ends a pending next(); then the observable completes. What was emitted before
+   * drains through the pipeline; an item that arrives after the stop is dropped (a live source
+   * re-delivers it: it was never acknowledged).
+   */
+  readonly stop?: AbortSignal;
 }
 
 /**
@@ -35,8 +42,30 @@ export function pullSource<T>(
     // The iterator completed or failed by itself: it must not be asked to return().
     let finished = false;
 
+    const stopping = (): boolean => options.stop?.aborted === true;
+    const returnIterator = (): void => {
+      if (iterator !== undefined && !finished && iterator.return !== undefined) {
+        finished = true;
+        // The source's cleanup failing must not surface after the consumer left.
+        try {
+          Promise.resolve(iterator.return()).catch(() => undefined);
+        } catch {
+          // A synchronous throw from return(): ignored for the same reason.
+        }
+      }
+    };
+    const onStop = (): void => {
+      abort.abort();
+      returnIterator();
+      if (!subscriber.closed) subscriber.complete();
+    };
+
     const pull = async (): Promise<void> => {
       iterator = open();
+      if (options.stop) {
+        if (stopping()) return onStop();
+        options.stop.addEventListener('abort', onStop, { once: true });
+      }
       while (!subscriber.closed) {
         await demand.acquire(abort.signal);
         if (subscriber.closed) {
@@ -73,16 +102,9 @@ export function pullSource<T>(
     });
 
     return () => {
+      options.stop?.removeEventListener('abort', onStop);
       abort.abort();
-      if (iterator !== undefined && !finished && iterator.return !== undefined) {
-        finished = true;
-        // The source's cleanup failing must not surface after the consumer left.
-        try {
-          Promise.resolve(iterator.return()).catch(() => undefined);
-        } catch {
-          // A synchronous throw from return(): ignored for the same reason.
-        }
-      }
+      returnIterator();
     };
   });
 }

@@ -31,6 +31,7 @@ export function publishMetrics(metrics: LifelongMetrics, recorder: RunRecorder):
         metrics.setParameters(event.parameters);
         metrics.setModelVersion(event.modelVersion);
         if (event.layerWeights) metrics.setDrift(recorder.latestDrift, recorder.taskNames());
+        if (event.diagnostics) metrics.setStrategyDiagnostics(event.diagnostics);
         break;
       }
       case 'task-outcome':
@@ -39,6 +40,8 @@ export function publishMetrics(metrics: LifelongMetrics, recorder: RunRecorder):
         metrics.setParameters(event.parameters);
         metrics.setModelVersion(event.modelVersion);
         metrics.setTasksLearned(recorder.tasksLearned);
+        metrics.setParametersAfterTask(event.task.name, event.parameters);
+        if (event.diagnostics) metrics.setStrategyDiagnostics(event.diagnostics);
         break;
     }
   });

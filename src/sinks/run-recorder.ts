@@ -51,7 +51,8 @@ export class RunRecorder {
         event.plan.forEach((kind, i) => {
           const s = event.samples[i];
           if (!s) return;
-          if (!this.tasks[s.task.index]) this.tasks[s.task.index] = s.task;
+          // Task-agnostic requests (index -1) are counted under '*' but are no task of the matrix.
+          if (s.task.index >= 0 && !this.tasks[s.task.index]) this.tasks[s.task.index] = s.task;
           this.countsOf(s.task.name)[kind] += 1;
           const p = event.predictions[i];
           if ((kind === 'trained' || kind === 'evaluated') && p && s.sample.y !== undefined) {

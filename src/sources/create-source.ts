@@ -1,3 +1,4 @@
+import { ConfigError } from '../core/errors';
 import type { SourceConfig } from '../config/pipeline-config';
 import type { Scenario } from '../core/types';
 import { createEmbeddedSource, type EmbeddedSource } from './embedded';
@@ -25,5 +26,7 @@ export function createSource(config: SourceConfig, scenario: Scenario, seed: num
       });
       return { source, outputUnits: source.outputUnits };
     }
+    case 'kafka':
+      throw new ConfigError('the kafka source is being wired', undefined, 'source.type');
   }
 }

@@ -224,7 +224,7 @@ describe('config', () => {
 
     it('validates the source by its type: unknown types and keys of another type are rejected', () => {
       const unknownType = validPipeline();
-      unknownType.source = { type: 'kafka' };
+      unknownType.source = { type: 'rabbitmq' };
       const file1 = writeJson(unknownType);
       assertRejected(() => loadPipelineConfig(file1), file1, ['source.type']);
 
@@ -232,6 +232,27 @@ describe('config', () => {
       wrongKey.source.angles = [0, 90]; // only rotated-mnist has angles
       const file2 = writeJson(wrongKey);
       assertRejected(() => loadPipelineConfig(file2), file2, ['source.angles']);
+    });
+
+    it('validates a kafka source: required pattern, broker addresses, topic names, a regex that compiles', () => {
+      const raw = validPipeline();
+      raw.source = { type: 'kafka', topicPattern: 'mnist\\..*' };
+      const config = loadPipelineConfig(writeJson(raw));
+      assert.equal(config.source.type, 'kafka');
+      if (config.source.type !== 'kafka') return;
+      assert.deepEqual(config.source.brokers, ['127.0.0.1:9092']);
+      assert.equal(config.source.predictionsTopic, '{topic}.predictions');
+      assert.equal(config.source.ssl, false);
+
+      raw.source = { type: 'kafka' };
+      const missing = writeJson(raw);
+      assertRejected(() => loadPipelineConfig(missing), missing, ['source.topicPattern']);
+      raw.source = { type: 'kafka', topicPattern: 'a', brokers: ['nohostport'], deadLetterTopic: 'bad topic', samplesPerTask: 3 };
+      const bad = writeJson(raw);
+      assertRejected(() => loadPipelineConfig(bad), bad, ['source.brokers', 'source.deadLetterTopic', 'source.samplesPerTask']);
+      raw.source = { type: 'kafka', topicPattern: 'a(' };
+      const badRegex = writeJson(raw);
+      assertRejected(() => loadPipelineConfig(badRegex), badRegex, ['source.topicPattern']);
     });
 
     it('spreads rotated-MNIST angles when none are given and checks given ones', () => {

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { lastValueFrom, toArray } from 'rxjs';
-import type { Sample } from '../../src/core/types';
+import { TASK_AGNOSTIC, type Sample } from '../../src/core/types';
 import { runEngine } from '../../src/engine/engine';
 import type { EngineEvent, StepOutcome, TaskOutcome } from '../../src/pipeline/events';
 import type { Source, SourceContext } from '../../src/sources/source';
@@ -118,5 +118,81 @@ describe('runEngine (the pipeline over a fake strategy)', () => {
     const steps = events.filter((e): e is StepOutcome => e.kind === 'step-outcome');
     assert.deepEqual(steps.map((s) => s.plan[0]), ['trained', 'trained', 'evaluated', 'trained']);
     assert.equal(steps[2]?.predictions[0]?.label, 'p');
+  });
+
+  it('answers task-agnostic requests without a task and never begins a task for them', async () => {
+    const items = [sample('a', 1, 'p'), sample(TASK_AGNOSTIC, 1), sample('a', 2, 'q')];
+    const source = new ArraySource(items);
+    const strategy = new FakeStrategy();
+    const events = await lastValueFrom(runEngine({ source, strategy, batchSize: 1, probeSize: 5, holdoutEvery: 100 }).pipe(toArray()));
+    assert.deepEqual(strategy.calls.filter((c) => c.startsWith('begin:') || c.startsWith('end:')), ['begin:a', 'end:a']);
+    const request = events.filter((e): e is StepOutcome => e.kind === 'step-outcome')[1];
+    assert.equal(request?.plan[0], 'predicted');
+    assert.equal(request?.predictions[0]?.label, 'p', 'answered by what task a taught');
+    assert.ok(strategy.calls.includes('predict:-:1'), 'asked with task undefined');
+  });
+
+  it('asks for predictions without the task outside task-incremental learning', async () => {
+    const items = [sample('a', 1, 'p'), sample('a', 2, 'q')];
+    const probes = { a: [sample('a', 1, 'p')] };
+    const source = new ArraySource(items, probes);
+    source.probe = (task: string) => probes[task as 'a'];
+    const strategy = new FakeStrategy();
+    await lastValueFrom(runEngine({ source, strategy, batchSize: 2, probeSize: 5, holdoutEvery: 100, taskGivenAtTest: false }).pipe(toArray()));
+    const predicts = strategy.calls.filter((c) => c.startsWith('predict:'));
+    assert.ok(predicts.length >= 3);
+    assert.ok(predicts.every((c) => c.startsWith('predict:-:')), predicts.join(' '));
+  });
+
+  it('publishes each step to the sink before acknowledging its samples', async () => {
+    const items = [sample('a', 1, 'p'), sample('a', 2), sample('a', 3, 'q')];
+    const source = new ArraySource(items);
+    const order: string[] = [];
+    const acknowledge = source.acknowledge.bind(source);
+    source.acknowledge = async (samples) => {
+      order.push(`ack:${samples.length}`);
+      await acknowledge(samples);
+    };
+    const sink = {
+      publish: async (outcome: StepOutcome) => {
+        await new Promise((r) => setTimeout(r, 5));
+        order.push(`publish:${outcome.plan.join(',')}`);
+      },
+      close: async () => undefined,
+    };
+    await lastValueFrom(runEngine({ source, strategy: new FakeStrategy(), batchSize: 3, probeSize: 5, holdoutEvery: 100, sink }).pipe(toArray()));
+    assert.deepEqual(order, ['publish:trained,predicted,trained', 'ack:3']);
+  });
+
+  it('on stop, finishes the samples in hand without ending the task, and stops reading', async () => {
+    const stop = new AbortController();
+    let served = 0;
+    let returned = 0;
+    // An endless live source: next() waits for the next sample like Kafka does.
+    const source: Source = {
+      description: 'live',
+      live: true,
+      inputSize: 1,
+      open: () => ({
+        next: async () => {
+          served += 1;
+          if (served === 6) stop.abort(); // SIGTERM arrives while the 6th sample is awaited
+          if (served >= 6) return new Promise<IteratorResult<Sample>>(() => undefined);
+          return { done: false, value: sample('a', served, 'y') };
+        },
+        return: async () => {
+          returned += 1;
+          return { done: true, value: undefined };
+        },
+      }),
+      close: async () => undefined,
+    };
+    const strategy = new FakeStrategy();
+    const events = await lastValueFrom(runEngine({ source, strategy, batchSize: 4, batchTimeoutMs: 60_000, probeSize: 5, holdoutEvery: 100, stop: stop.signal }).pipe(toArray()));
+    const trained = strategy.calls.filter((c) => c.startsWith('train:')).map((c) => Number(c.split(':')[2]));
+    assert.deepEqual(trained, [4, 1], 'the full batch and the partial one in hand were both learned');
+    assert.ok(!strategy.calls.some((c) => c.startsWith('end:')), 'a shutdown does not end the task');
+    assert.ok(!events.some((e) => e.kind === 'task-outcome'));
+    assert.equal(returned, 1, 'the source was told to stop');
   });
 });

@@ -176,6 +176,29 @@ describe('LifelongMetrics', () => {
     assert.deepEqual(values(s2, 'lifelong_semantic_drift', { layer: 'dense_1' }), []);
     assert.equal(value(s2, 'lifelong_semantic_drift', { layer: 'dense_2', since_task: '3' }), 0.5);
   });
+
+  it("publishes a strategy's diagnostics as lifelong_strategy_* gauges, replacing series that disappeared", async () => {
+    const m = new LifelongMetrics({ defaultMetrics: false });
+    m.setParametersAfterTask('first', 100);
+    m.setParametersAfterTask('second', 250);
+    m.setStrategyDiagnostics([
+      { name: 'den_units', help: 'Units per layer.', labels: { layer: 'hidden-1' }, value: 110 },
+      { name: 'den_units', help: 'Units per layer.', labels: { layer: 'hidden-2' }, value: 90 },
+      { name: 'generator_loss', help: 'Loss of the generator.', value: 0.5 },
+      { name: 'Not-A-Metric', help: 'invalid name', value: 1 },
+    ]);
+    m.setStrategyDiagnostics([
+      { name: 'den_units', help: 'Units per layer.', labels: { layer: 'hidden-1', unexpected: 'x' }, value: 120 },
+    ]);
+    const s = parse(await m.metrics());
+    assert.equal(value(s, 'lifelong_parameters_after_task', { task: 'first' }), 100);
+    assert.equal(value(s, 'lifelong_parameters_after_task', { task: 'second' }), 250);
+    assert.equal(value(s, 'lifelong_strategy_den_units', { layer: 'hidden-1' }), 120);
+    assert.deepEqual(values(s, 'lifelong_strategy_den_units', { layer: 'hidden-2' }), [], 'a vanished series is removed');
+    assert.deepEqual(values(s, 'lifelong_strategy_den_units', { unexpected: 'x' }), [], 'labels outside the first set are dropped');
+    assert.equal(value(s, 'lifelong_strategy_generator_loss'), 0.5, 'a name absent from a later call keeps its last value');
+    assert.ok(!s.some((x) => x.name.toLowerCase().includes('not')), 'an invalid name is not exported');
+  });
 });
 
 /** Fails fast instead of hanging the run when a close never completes. */
