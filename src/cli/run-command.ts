@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { selectBackend } from '../backend/backend';
 import { loadDaemonConfig, type DaemonConfigOverrides } from '../config/daemon-config';
 import { loadPipelineConfig } from '../config/pipeline-config';
+import { LifelongError } from '../core/errors';
 import { createLogger } from '../core/log';
 import type { RunReport } from '../engine/report';
 import { runPipeline } from '../engine/run-pipeline';
@@ -49,12 +50,25 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   }
 
   const abort = new AbortController();
+  // A graceful stop must finish within the deadline (Kafka: batch in hand, commit, flush), else
+  // the run fails with a non-zero exit; a second signal gives up at once.
+  const deadlineMs = pipeline.source.type === 'kafka' ? pipeline.source.shutdownTimeoutMs : 15_000;
+  let giveUp: ((error: Error) => void) | undefined;
+  const gaveUp = new Promise<never>((_, reject) => (giveUp = reject));
+  gaveUp.catch(() => undefined);
+  let deadline: NodeJS.Timeout | undefined;
   const onSignal = (signal: string) => {
-    log.warn(`${signal}: stopping after the batch in hand`);
+    if (abort.signal.aborted) {
+      giveUp?.(new LifelongError(`${signal} again: stopping without finishing the batch in hand`));
+      return;
+    }
+    log.warn(`${signal}: stopping after the batch in hand (deadline ${deadlineMs} ms)`);
     abort.abort();
+    deadline = setTimeout(() => giveUp?.(new LifelongError(`graceful shutdown did not finish within ${deadlineMs} ms`)), deadlineMs);
+    deadline.unref();
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   const reports: RunReport[] = [];
   try {
@@ -62,7 +76,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
       if (abort.signal.aborted) break;
       if (reports.length > 0) current = new LifelongMetrics({ defaultMetrics: false });
       const progress = new TaskProgress(strategy);
-      const report = await runPipeline({
+      const run = runPipeline({
         pipeline,
         backend: backend.name,
         ...(strategy === pipeline.strategy.name ? {} : { strategyOverride: { name: strategy, params: {} } }),
@@ -74,6 +88,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
           progress.update(event, recorder, expected);
         },
       });
+      const report = await Promise.race([run, gaveUp]);
       reports.push(report);
       process.stdout.write(`\n${formatMatrix(report)}\n${formatSummary(report)}\n`);
     }
@@ -90,6 +105,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     }
     return 0;
   } finally {
+    clearTimeout(deadline);
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
     await server?.close();

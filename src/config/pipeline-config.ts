@@ -316,6 +316,9 @@ const PIPELINE_SCHEMA: convict.Schema<PipelineFile> = {
   },
 };
 
+/** Strategies that need the whole (finite) stream: only for embedded benchmark sources. */
+export const OFFLINE_STRATEGIES: readonly string[] = ['joint'];
+
 /**
  * Loads and validates a pipeline file. `strategy.module`, if set, comes back as an absolute path
  * resolved against the file's folder (and must exist). Throws one ConfigError naming the file
@@ -333,6 +336,10 @@ export function loadPipelineConfig(file: string): PipelineConfig {
   if (typeof relative === 'string' && relative !== '') {
     module = path.resolve(path.dirname(path.resolve(file)), relative);
     if (!fs.existsSync(module)) issues.push({ key: 'strategy.module', problem: `no such file: ${module}` });
+  }
+
+  if (source?.type === 'kafka' && isPlainObject(values.strategy) && OFFLINE_STRATEGIES.includes(values.strategy.name as string)) {
+    issues.push({ key: 'strategy.name', problem: `"${String(values.strategy.name)}" keeps every sample of a finite stream: it is a benchmark bound for embedded sources, not for Kafka` });
   }
 
   if (resolved.value === undefined || source === undefined || issues.length > 0) {

@@ -1,5 +1,5 @@
 import { lastValueFrom, tap } from 'rxjs';
-import type { PipelineConfig } from '../config/pipeline-config';
+import { OFFLINE_STRATEGIES, type PipelineConfig } from '../config/pipeline-config';
 import { silentLogger, type Logger } from '../core/log';
 import type { LifelongMetrics } from '../metrics/prometheus';
 import type { EngineEvent } from '../pipeline/events';
@@ -49,6 +49,10 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
   const units = pipeline.model.outputUnits > 0 ? pipeline.model.outputUnits : outputUnits;
   if (units < 1) throw new ConfigError(`model.outputUnits must be set for source type ${pipeline.source.type}`, undefined, 'model.outputUnits');
   const name = options.strategyOverride?.name ?? pipeline.strategy.name;
+  if (source.live && OFFLINE_STRATEGIES.includes(name)) {
+    await source.close();
+    throw new ConfigError(`strategy "${name}" needs a finite embedded stream, not ${source.description}`, undefined, 'strategy.name');
+  }
   const strategy = createStrategy(
     pipeline,
     {
