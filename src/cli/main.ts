@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { LifelongError } from '../core/errors';
+import { produceCommand } from './produce';
 import { runCommand } from './run-command';
 
 const USAGE = `lifelong — online continual learning
@@ -7,6 +8,10 @@ const USAGE = `lifelong — online continual learning
 Usage:
   lifelong run --pipeline FILE [--report FILE] [--config FILE] [--compare STRATEGY[,STRATEGY]]
                [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--metrics-port PORT] [--no-metrics]
+  lifelong produce --dataset split-mnist|permuted-mnist|rotated-mnist --brokers HOST:PORT[,...]
+               --topic-prefix PREFIX [--tasks N] [--samples-per-task N] [--rate R]
+               [--unlabelled-fraction F] [--format json|binary] [--scenario SCENARIO] [--seed S]
+               [--no-end-marker]
   lifelong help
 
 run       learns the pipeline's task stream; on a finite source exits 0 when the stream ends.
@@ -15,6 +20,15 @@ run       learns the pipeline's task stream; on a finite source exits 0 when the
           --compare LIST   also run these strategies on the same stream, and print them side by side
           --backend NAME   override the config's tensor backend
           --metrics-port P override the metrics port (0 = any free port); --no-metrics serves none
+
+produce   streams a built-in dataset into Kafka, one topic per task (PREFIX + task name, e.g.
+          demo.split-mnist-0-1), in task order, each task followed by an end-of-task control message.
+          --samples-per-task N     first N training images of each task (default 0 = all)
+          --rate R                 messages per second (default 0 = unlimited)
+          --unlabelled-fraction F  share of each task sent without a label: prediction requests
+          --format json|binary     JSON {x, y, id} (default) or float32 little-endian, label in headers
+          --scenario S             label as in this scenario (default class-incremental: the digit)
+          --no-end-marker          no control message after each task
 `;
 
 /** The CLI. Returns the process exit code; never calls process.exit (so tests can call it). */
@@ -47,6 +61,8 @@ export async function main(argv: readonly string[]): Promise<number> {
           metrics: !values['no-metrics'],
         });
       }
+      case 'produce':
+        return await produceCommand(rest);
       case undefined:
       case 'help':
       case '--help':
