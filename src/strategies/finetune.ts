@@ -4,7 +4,7 @@ import type { Regularizer, RegularizerState } from './regularizer';
 import type { Strategy, StrategyOptions } from './strategy';
 
 /** No penalty: plain sequential fine-tuning, the lower bound that shows catastrophic forgetting. */
-class NoRegularizer implements Regularizer {
+export class NoRegularizer implements Regularizer {
   penalty(): undefined {
     return undefined;
   }

@@ -3,7 +3,8 @@ import { StrategyError, ValidationError } from '../core/errors';
 import type { Prediction, TaskInfo } from '../core/types';
 import { assignSnapshot, fromSnapshot, MultiHeadMlp, snapshot, type Head } from '../models/mlp';
 import type { Regularizer } from './regularizer';
-import type { LabelledBatch, Strategy, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
+import type { Rehearsal, RehearsalContext, ReplayBatch } from './rehearsal';
+import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
 
 /** The answer for inputs the model knows no class for yet. */
 function unanswered(xs: readonly unknown[]): Prediction[] {
@@ -11,12 +12,23 @@ function unanswered(xs: readonly unknown[]): Prediction[] {
 }
 
 /** Key of the one head shared by every task in the domain- and class-incremental scenarios. */
-const SHARED_HEAD = 'shared';
+export const SHARED_HEAD = 'shared';
 const STATE_FORMAT = 1;
+/** Prefix of the rehearsal's tensors in the strategy's state. */
+const REHEARSAL_PREFIX = 'rehearsal.';
+
+/** A replay group checked against the model, its head resolved. */
+interface ResolvedGroup {
+  readonly head: Head;
+  readonly x: tf.Tensor2D;
+  readonly targets: tf.Tensor2D;
+  readonly temperature: number;
+}
 
 /**
- * A gradient learner over a multi-head MLP with a pluggable regularizer: finetune (none), l2,
- * ewc and online-ewc are this class with different plugins.
+ * A gradient learner over a multi-head MLP with a pluggable regularizer and an optional rehearsal:
+ * finetune (none), l2, ewc and online-ewc are this class with different regularizers; replay,
+ * joint and dgr add a rehearsal, whose replayed samples are learned together with each batch.
  *
  * Heads: task-incremental gets one head per task, added at the task's beginTask; the other
  * scenarios share one head whose units are given to labels in order of first appearance.
@@ -32,6 +44,7 @@ export class MlpStrategy implements Strategy {
     readonly name: string,
     private readonly options: StrategyOptions,
     private readonly regularizer: Regularizer,
+    private readonly rehearsal?: Rehearsal,
   ) {
     if (!Number.isInteger(options.stepsPerBatch) || options.stepsPerBatch < 1) throw new StrategyError(`stepsPerBatch must be a positive integer, got ${options.stepsPerBatch}`);
     this.model = new MultiHeadMlp(
@@ -50,6 +63,7 @@ export class MlpStrategy implements Strategy {
     if (!this.tasks.some((t) => t.name === task.name)) this.tasks.push(task);
     if (this.taskHeads && !this.model.hasHead(task.name)) this.model.addHead(task.name);
     this.rebuildOptimizer();
+    await this.rehearsal?.beginTask?.(this.rehearsalContext(task, this.model.head(this.headKey(task))));
   }
 
   async trainBatch(task: TaskInfo, batch: LabelledBatch): Promise<TrainResult> {
@@ -93,8 +107,9 @@ export class MlpStrategy implements Strategy {
     const optimizer = this.optimizer ?? this.rebuildOptimizer();
     const x = this.toMatrix(kept.length === batch.xs.length ? batch.xs : kept.map((i) => batch.xs[i] as Float32Array));
     const y = tf.tensor1d(units, 'int32');
-    const variables = this.model.trainableVariables(head);
+    const variables = this.trainedVariables(head);
     const context = { model: this.model, head, task };
+    const rehearsalContext = this.rehearsal ? this.rehearsalContext(task, head) : undefined;
     let loss = 0;
     let penalty = 0;
     let priorLogits: tf.Tensor2D | undefined;
@@ -102,20 +117,27 @@ export class MlpStrategy implements Strategy {
       for (let step = 0; step < this.options.stepsPerBatch; step++) {
         const last = step === this.options.stepsPerBatch - 1;
         const parts: tf.Scalar[] = [];
-        const cost = optimizer.minimize(
-          () => {
-            const { logits } = this.model.forward(x, head);
-            if (predict && step === 0 && !predictions) priorLogits = tf.keep(tf.slice(logits, [0, 0], [-1, knownBefore]));
-            const taskLoss = tf.losses.softmaxCrossEntropy(tf.oneHot(y, logits.shape[1]), logits) as tf.Scalar;
-            const extra = this.regularizer.penalty(context);
-            // Read the parts only on the last step: a download per step would stall the backend.
-            if (last) parts.push(tf.keep(taskLoss.clone()), tf.keep((extra ?? tf.scalar(0)).clone()));
-            return extra ? tf.add(taskLoss, extra) : taskLoss;
-          },
-          false,
-          variables,
-        );
-        cost?.dispose();
+        const replay = rehearsalContext && this.rehearsal?.replay(rehearsalContext, kept.length);
+        try {
+          const groups = replay ? this.resolveReplay(replay) : [];
+          const cost = optimizer.minimize(
+            () => {
+              const { logits } = this.model.forward(x, head);
+              if (predict && step === 0 && !predictions) priorLogits = tf.keep(tf.slice(logits, [0, 0], [-1, knownBefore]));
+              const taskLoss = tf.losses.softmaxCrossEntropy(tf.oneHot(y, logits.shape[1]), logits) as tf.Scalar;
+              const objective = groups.length ? this.withReplay(taskLoss, kept.length, groups, replay?.currentWeight) : taskLoss;
+              const extra = this.regularizer.penalty(context);
+              // Read the parts only on the last step: a download per step would stall the backend.
+              if (last) parts.push(tf.keep(taskLoss.clone()), tf.keep((extra ?? tf.scalar(0)).clone()));
+              return extra ? tf.add(objective, extra) : objective;
+            },
+            false,
+            variables,
+          );
+          cost?.dispose();
+        } finally {
+          if (replay) for (const g of replay.groups) tf.dispose([g.x, g.targets]);
+        }
         if (last) {
           loss = (parts[0] as tf.Scalar).dataSync()[0] as number;
           penalty = (parts[1] as tf.Scalar).dataSync()[0] as number;
@@ -123,6 +145,7 @@ export class MlpStrategy implements Strategy {
         for (const p of parts) p.dispose();
       }
       this.regularizer.afterBatch?.({ ...context, x, units: y });
+      if (rehearsalContext) await this.rehearsal?.afterBatch?.({ ...rehearsalContext, x, units: y, labels: kept.map((i) => batch.ys[i] as string) });
     } finally {
       x.dispose();
       y.dispose();
@@ -151,6 +174,12 @@ export class MlpStrategy implements Strategy {
     this.assertLive();
     const head = this.model.hasHead(this.headKey(task)) ? this.model.head(this.headKey(task)) : undefined;
     if (head) this.regularizer.endTask({ model: this.model, head, task });
+    if (head) await this.rehearsal?.endTask?.(this.rehearsalContext(task, head));
+  }
+
+  /** The rehearsal's numbers (buffer fill, replayed samples...); none without a rehearsal. */
+  diagnostics(): readonly StrategyDiagnostic[] {
+    return this.rehearsal?.diagnostics?.() ?? [];
   }
 
   parameterCount(): number {
@@ -166,6 +195,8 @@ export class MlpStrategy implements Strategy {
     const model = this.model.exportState();
     const regularizer = this.regularizer.exportState();
     const tensors: Record<string, TensorSnapshot> = { ...model.tensors, ...regularizer.tensors };
+    const rehearsal = this.rehearsal?.exportState();
+    if (rehearsal) for (const [key, t] of Object.entries(rehearsal.tensors)) tensors[`${REHEARSAL_PREFIX}${key}`] = t;
     let optimizerSlots = 0;
     if (this.optimizer) {
       const weights = await this.optimizer.getWeights();
@@ -179,7 +210,13 @@ export class MlpStrategy implements Strategy {
     return {
       strategy: this.name,
       format: STATE_FORMAT,
-      meta: { model: model.meta, regularizer: regularizer.meta, tasks: this.tasks.map((t) => ({ ...t })), optimizerSlots },
+      meta: {
+        model: model.meta,
+        regularizer: regularizer.meta,
+        ...(rehearsal ? { rehearsal: rehearsal.meta } : {}),
+        tasks: this.tasks.map((t) => ({ ...t })),
+        optimizerSlots,
+      },
       tensors,
     };
   }
@@ -188,9 +225,21 @@ export class MlpStrategy implements Strategy {
     this.assertLive();
     if (state.strategy !== this.name) throw new StrategyError(`state is of strategy "${state.strategy}", not "${this.name}"`);
     if (state.format !== STATE_FORMAT) throw new StrategyError(`state format ${state.format} is not supported (expected ${STATE_FORMAT})`);
-    const meta = state.meta as { model: ReturnType<MultiHeadMlp['exportState']>['meta']; regularizer: Record<string, unknown>; tasks: TaskInfo[]; optimizerSlots: number };
+    const meta = state.meta as {
+      model: ReturnType<MultiHeadMlp['exportState']>['meta'];
+      regularizer: Record<string, unknown>;
+      rehearsal?: Record<string, unknown>;
+      tasks: TaskInfo[];
+      optimizerSlots: number;
+    };
     this.model.importState({ meta: meta.model, tensors: state.tensors as Record<string, TensorSnapshot> });
     this.regularizer.importState({ meta: meta.regularizer, tensors: state.tensors as Record<string, TensorSnapshot> });
+    if (this.rehearsal) {
+      if (!meta.rehearsal) throw new StrategyError(`state of strategy "${this.name}" lacks its rehearsal state (meta.rehearsal)`);
+      const tensors: Record<string, TensorSnapshot> = {};
+      for (const [key, t] of Object.entries(state.tensors)) if (key.startsWith(REHEARSAL_PREFIX)) tensors[key.slice(REHEARSAL_PREFIX.length)] = t;
+      await this.rehearsal.importState({ meta: meta.rehearsal, tensors });
+    }
     this.tasks.splice(0, this.tasks.length, ...meta.tasks);
     this.optimizer?.dispose();
     this.optimizer = undefined;
@@ -211,6 +260,7 @@ export class MlpStrategy implements Strategy {
     this.disposed = true;
     this.optimizer?.dispose();
     this.regularizer.dispose();
+    this.rehearsal?.dispose();
     this.model.dispose();
   }
 
@@ -229,6 +279,66 @@ export class MlpStrategy implements Strategy {
     const key = this.headKey(task);
     if (!this.model.hasHead(key)) throw new StrategyError(`trainBatch for task "${task.name}" before its beginTask`);
     return this.model.head(key);
+  }
+
+  /**
+   * Variables one training step updates: the trunk and the task's head; with a rehearsal in
+   * task-incremental learning, every head, since replayed samples train their own (old) heads
+   * through the shared trunk. tfjs optimizers key their moments by position in this list, so it
+   * must not change during an optimizer's life (heads are only added at beginTask and importState,
+   * which rebuild the optimizer); a head no replayed sample reaches in a step gets no gradient,
+   * and tfjs then leaves it and its moments untouched.
+   */
+  private trainedVariables(head: Head): tf.Variable[] {
+    if (!this.rehearsal || !this.taskHeads) return this.model.trainableVariables(head);
+    const layers = [...this.model.trunk, ...this.model.headKeys().map((k) => this.model.head(k).layer)];
+    return layers.flatMap((l) => [l.kernel, l.bias]);
+  }
+
+  private rehearsalContext(task: TaskInfo, head: Head): RehearsalContext {
+    const begun = this.tasks.find((t) => t.name === task.name) ?? task;
+    return { model: this.model, head, task, tasks: [...this.tasks.filter((t) => t.name !== task.name), begun], scenario: this.options.scenario };
+  }
+
+  /** The replay batch's groups with their heads, checked against the model; empty groups dropped. */
+  private resolveReplay(replay: ReplayBatch): ResolvedGroup[] {
+    const w = replay.currentWeight;
+    if (w !== undefined && !(w >= 0 && w <= 1)) throw new StrategyError(`rehearsal of "${this.name}": currentWeight must be in [0, 1], got ${w}`);
+    const groups: ResolvedGroup[] = [];
+    for (const g of replay.groups) {
+      if (!this.model.hasHead(g.head)) throw new StrategyError(`rehearsal of "${this.name}" replays to head "${g.head}", which the model does not have`);
+      const head = this.model.head(g.head);
+      const [n, features] = g.x.shape;
+      if (n === 0) continue;
+      if (features !== this.options.inputSize) throw new StrategyError(`rehearsal of "${this.name}": replayed inputs for head "${g.head}" have ${features} features, expected ${this.options.inputSize}`);
+      if (head.labels.size === 0 || g.targets.shape[0] !== n || g.targets.shape[1] !== head.labels.size) {
+        throw new StrategyError(`rehearsal of "${this.name}": targets for head "${g.head}" are [${g.targets.shape}], expected [${n},${head.labels.size}] (the head's active units)`);
+      }
+      const temperature = g.temperature ?? 1;
+      if (!(temperature > 0 && Number.isFinite(temperature))) throw new StrategyError(`rehearsal of "${this.name}": temperature must be a positive number, got ${temperature}`);
+      groups.push({ head, x: g.x, targets: g.targets, temperature });
+    }
+    return groups;
+  }
+
+  /**
+   * The step's objective with replay (inside the minimize closure): without currentWeight the mean
+   * loss over current and replayed samples together; with it, w * current mean + (1 - w) * replayed
+   * mean. A group at temperature T contributes T^2 * CE(targets, softmax(logits / T)) per sample
+   * (Hinton et al.'s scaling, which keeps the gradients' size independent of T).
+   */
+  private withReplay(taskLoss: tf.Scalar, current: number, groups: readonly ResolvedGroup[], currentWeight: number | undefined): tf.Scalar {
+    let replayed = 0;
+    const sums = groups.map((g) => {
+      replayed += g.x.shape[0];
+      const { logits } = this.model.forward(g.x, g.head);
+      const scaled = g.temperature === 1 ? logits : tf.div(logits, g.temperature);
+      const perSample = tf.losses.softmaxCrossEntropy(g.targets, scaled, undefined, 0, tf.Reduction.NONE);
+      return tf.mul(tf.sum(perSample), g.temperature * g.temperature) as tf.Scalar;
+    });
+    const replaySum = sums.length === 1 ? (sums[0] as tf.Scalar) : (tf.addN(sums) as tf.Scalar);
+    if (currentWeight === undefined) return tf.div(tf.add(tf.mul(taskLoss, current), replaySum), current + replayed);
+    return tf.add(tf.mul(taskLoss, currentWeight), tf.mul(tf.div(replaySum, replayed), 1 - currentWeight));
   }
 
   private rebuildOptimizer(): tf.Optimizer {

@@ -17,9 +17,11 @@ describe('strategy registry and user strategy modules', () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('has the regularization family built in, and refuses a name twice', () => {
+  it('has the four families and the baselines built in, and refuses a name twice', () => {
     const registry = builtinStrategies();
-    assert.deepEqual(registry.names(), ['finetune', 'l2', 'ewc', 'online-ewc']);
+    for (const name of ['finetune', 'l2', 'ewc', 'online-ewc', 'progressive', 'den', 'dgr', 'replay', 'joint']) {
+      assert.ok(registry.names().includes(name), `${name} is registered`);
+    }
     assert.throws(() => registry.register('ewc', () => undefined as never), ConfigError);
   });
 
