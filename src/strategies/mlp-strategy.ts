@@ -38,6 +38,8 @@ export class MlpStrategy implements Strategy {
   readonly model: MultiHeadMlp;
   private optimizer: tf.Optimizer | undefined;
   private readonly tasks: TaskInfo[] = [];
+  /** Size of the last batch learned: the batch size of offline consolidation steps. */
+  private lastBatchSize = 0;
   private disposed = false;
 
   constructor(
@@ -85,6 +87,7 @@ export class MlpStrategy implements Strategy {
     if (batch.xs.length !== batch.ys.length) throw new StrategyError(`batch has ${batch.xs.length} inputs but ${batch.ys.length} labels`);
     if (batch.xs.length === 0) return { result: { loss: 0, penalty: 0 }, ...(predict ? { predictions: [] } : {}) };
     const head = this.headForTraining(task);
+    this.lastBatchSize = batch.xs.length;
     const knownBefore = head.labels.size;
     // A label the head has no unit left for is refused alone; the rest of the batch still trains.
     const rejected: { index: number; reason: string }[] = [];
@@ -173,6 +176,7 @@ export class MlpStrategy implements Strategy {
   async endTask(task: TaskInfo): Promise<void> {
     this.assertLive();
     const head = this.model.hasHead(this.headKey(task)) ? this.model.head(this.headKey(task)) : undefined;
+    if (head) await this.consolidate(task, head);
     if (head) this.regularizer.endTask({ model: this.model, head, task });
     if (head) await this.rehearsal?.endTask?.(this.rehearsalContext(task, head));
   }
@@ -216,6 +220,7 @@ export class MlpStrategy implements Strategy {
         ...(rehearsal ? { rehearsal: rehearsal.meta } : {}),
         tasks: this.tasks.map((t) => ({ ...t })),
         optimizerSlots,
+        lastBatchSize: this.lastBatchSize,
       },
       tensors,
     };
@@ -231,6 +236,7 @@ export class MlpStrategy implements Strategy {
       rehearsal?: Record<string, unknown>;
       tasks: TaskInfo[];
       optimizerSlots: number;
+      lastBatchSize?: number;
     };
     this.model.importState({ meta: meta.model, tensors: state.tensors as Record<string, TensorSnapshot> });
     this.regularizer.importState({ meta: meta.regularizer, tensors: state.tensors as Record<string, TensorSnapshot> });
@@ -241,6 +247,7 @@ export class MlpStrategy implements Strategy {
       await this.rehearsal.importState({ meta: meta.rehearsal, tensors });
     }
     this.tasks.splice(0, this.tasks.length, ...meta.tasks);
+    this.lastBatchSize = meta.lastBatchSize ?? 0;
     this.optimizer?.dispose();
     this.optimizer = undefined;
     if (meta.optimizerSlots > 0) {
@@ -339,6 +346,33 @@ export class MlpStrategy implements Strategy {
     const replaySum = sums.length === 1 ? (sums[0] as tf.Scalar) : (tf.addN(sums) as tf.Scalar);
     if (currentWeight === undefined) return tf.div(tf.add(tf.mul(taskLoss, current), replaySum), current + replayed);
     return tf.add(tf.mul(taskLoss, currentWeight), tf.mul(tf.div(replaySum, replayed), 1 - currentWeight));
+  }
+
+  /** The rehearsal's offline steps at the end of a task (see Rehearsal.consolidationSteps). */
+  private async consolidate(task: TaskInfo, head: Head): Promise<void> {
+    if (!this.rehearsal?.consolidationSteps || this.lastBatchSize === 0) return;
+    const context = this.rehearsalContext(task, head);
+    const steps = this.rehearsal.consolidationSteps(context, this.lastBatchSize);
+    const optimizer = this.optimizer ?? this.rebuildOptimizer();
+    const variables = this.trainedVariables(head);
+    const none = tf.scalar(0);
+    try {
+      for (let step = 0; step < steps; step++) {
+        const replay = this.rehearsal.replay(context, this.lastBatchSize);
+        if (!replay) break;
+        try {
+          const groups = this.resolveReplay(replay);
+          if (groups.length === 0) break;
+          optimizer.minimize(() => this.withReplay(none, 0, groups, undefined), false, variables)?.dispose();
+        } finally {
+          for (const g of replay.groups) tf.dispose([g.x, g.targets]);
+        }
+        // Long offline passes must not starve the event loop (metrics, heartbeats, signals).
+        if (step % 20 === 19) await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      none.dispose();
+    }
   }
 
   private rebuildOptimizer(): tf.Optimizer {

@@ -76,6 +76,12 @@ export interface Rehearsal {
   afterBatch?(context: RehearsalBatchContext): void | Promise<void>;
   beginTask?(context: RehearsalContext): void | Promise<void>;
   endTask?(context: RehearsalContext): void | Promise<void>;
+  /**
+   * Offline passes when a task ends, before endTask (joint, the offline upper bound, trains on
+   * everything it stored): the number of extra gradient steps, each on replay(context, batchSize)
+   * alone. `batchSize` is the size of the task's last batch.
+   */
+  consolidationSteps?(context: RehearsalContext, batchSize: number): number;
   /** Numbers for dashboards (buffer fill, generator loss...); cheap, no tensor downloads. */
   diagnostics?(): readonly StrategyDiagnostic[];
   exportState(): RehearsalState;
