@@ -9,6 +9,7 @@ import { RunRecorder } from '../sinks/run-recorder';
 import { builtinStrategies, loadStrategyModule, type StrategyRegistry } from '../strategies/registry';
 import type { Strategy, StrategyOptions } from '../strategies/strategy';
 import { ConfigError } from '../core/errors';
+import { writeCheckpoint } from './checkpoint';
 import { runEngine } from './engine';
 import { buildReport, type RunReport } from './report';
 
@@ -28,6 +29,8 @@ export interface RunPipelineOptions {
    * offsets committed) and the run resolves with what was learned so far.
    */
   readonly signal?: AbortSignal;
+  /** Write the strategy's complete state here when the run ends (engine/checkpoint.ts). */
+  readonly checkpoint?: string;
 }
 
 /** Builds the pipeline's strategy: a built-in by name, or the factory of the user's module. */
@@ -45,7 +48,7 @@ export function createStrategy(pipeline: PipelineConfig, options: StrategyOption
 export async function runPipeline(options: RunPipelineOptions): Promise<RunReport> {
   const { pipeline } = options;
   const log = options.log ?? silentLogger;
-  const { source, outputUnits } = createSource(pipeline.source, pipeline.scenario, pipeline.seed);
+  const { source, outputUnits, sink } = createSource(pipeline.source, pipeline.scenario, pipeline.seed, log);
   const units = pipeline.model.outputUnits > 0 ? pipeline.model.outputUnits : outputUnits;
   if (units < 1) throw new ConfigError(`model.outputUnits must be set for source type ${pipeline.source.type}`, undefined, 'model.outputUnits');
   const name = options.strategyOverride?.name ?? pipeline.strategy.name;
@@ -53,9 +56,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
     await source.close();
     throw new ConfigError(`strategy "${name}" needs a finite embedded stream, not ${source.description}`, undefined, 'strategy.name');
   }
-  const strategy = createStrategy(
-    pipeline,
-    {
+  const strategyOptions: StrategyOptions = {
       scenario: pipeline.scenario,
       inputSize: source.inputSize,
       hiddenLayers: pipeline.model.hiddenLayers,
@@ -65,10 +66,8 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
       stepsPerBatch: pipeline.training.stepsPerBatch,
       seed: pipeline.seed,
       params: options.strategyOverride?.params ?? pipeline.strategy.params,
-    },
-    options.registry,
-    name,
-  );
+  };
+  const strategy = createStrategy(pipeline, strategyOptions, options.registry, name);
   const recorder = new RunRecorder(source.knownTasks?.() ?? []);
   const metrics = options.metrics;
   metrics?.setBackend(options.backend);
@@ -85,6 +84,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
       probeSize: pipeline.evaluation.probeSize,
       holdoutEvery: pipeline.evaluation.holdoutEvery,
       taskGivenAtTest: pipeline.scenario === 'task-incremental',
+      ...(sink ? { sink } : {}),
       log: (m) => log.debug(m),
       ...(options.signal ? { stop: options.signal } : {}),
       onReject: (task, reason, detail) => {
@@ -98,9 +98,19 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
       tap((event) => options.onEvent?.(event, recorder, expected)),
     );
     await lastValueFrom(events, { defaultValue: undefined });
+    if (options.checkpoint) {
+      await writeCheckpoint(options.checkpoint, { pipeline: pipeline.name, strategyName: name, options: strategyOptions, state: await strategy.exportState() });
+      log.info(`checkpoint written to ${options.checkpoint}`);
+    }
   } finally {
     strategy.dispose();
-    await source.close();
+    // The sink flushes first, then the source commits and disconnects; a failure here (a
+    // shutdown past its deadline) fails the run, so the daemon exits non-zero.
+    try {
+      await sink?.close();
+    } finally {
+      await source.close();
+    }
   }
   return buildReport(
     {

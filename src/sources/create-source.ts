@@ -1,17 +1,21 @@
-import { ConfigError } from '../core/errors';
 import type { SourceConfig } from '../config/pipeline-config';
+import { silentLogger, type Logger } from '../core/log';
 import type { Scenario } from '../core/types';
+import type { StepSink } from '../sinks/step-sink';
 import { createEmbeddedSource, type EmbeddedSource } from './embedded';
+import { createKafkaConnector } from './kafka-connector';
 import type { Source } from './source';
 
-/** A source plus the output units its stream needs, where the source knows (0 = unknown). */
+/** A source, the output units its stream needs where it knows (0 = unknown), and its sink if any. */
 export interface CreatedSource {
   readonly source: Source;
   readonly outputUnits: number;
+  /** Where predictions go before samples are acknowledged (Kafka's predictions topics). */
+  readonly sink?: StepSink;
 }
 
-/** Builds the source a pipeline names. One place to add a source type (Kafka comes here). */
-export function createSource(config: SourceConfig, scenario: Scenario, seed: number): CreatedSource {
+/** Builds the source a pipeline names. One place to add a source type. */
+export function createSource(config: SourceConfig, scenario: Scenario, seed: number, log: Logger = silentLogger): CreatedSource {
   switch (config.type) {
     case 'split-mnist':
     case 'permuted-mnist':
@@ -26,7 +30,26 @@ export function createSource(config: SourceConfig, scenario: Scenario, seed: num
       });
       return { source, outputUnits: source.outputUnits };
     }
-    case 'kafka':
-      throw new ConfigError('the kafka source is being wired', undefined, 'source.type');
+    case 'kafka': {
+      const { source, sink } = createKafkaConnector({
+        brokers: config.brokers,
+        clientId: config.clientId,
+        groupId: config.groupId,
+        topicPattern: config.topicPattern,
+        topicDiscoveryMs: config.topicDiscoveryMs,
+        inputSize: config.inputSize,
+        maxMessageBytes: config.maxMessageBytes,
+        deadLetterTopic: config.deadLetterTopic,
+        predictionsTopic: config.predictionsTopic,
+        requestTopic: config.requestTopic,
+        idleTaskMs: config.idleTaskMs,
+        fromBeginning: config.fromBeginning,
+        ssl: config.ssl,
+        sasl: config.sasl,
+        closeTimeoutMs: config.shutdownTimeoutMs,
+        log,
+      });
+      return { source, outputUnits: 0, sink };
+    }
   }
 }

@@ -1,0 +1,117 @@
+import { TASK_AGNOSTIC, type Label, type TaskName } from '../core/types';
+import type { StepOutcome } from '../pipeline/events';
+import { isKafkaMessageRef, KafkaConnection, type KafkaClientOptions } from '../sources/kafka-source';
+import type { StepSink } from './step-sink';
+
+export interface KafkaPredictionSinkOptions {
+  /** Where predictions go; '{topic}' is the input topic. */
+  readonly predictionsTopic: string;
+  /** The source's request topic, if any: its predictions answer task-agnostic requests. */
+  readonly requestTopic?: string;
+  /** Where the request topic's predictions go; default the template applied to the request topic. */
+  readonly requestPredictionsTopic?: string;
+}
+
+/** The value of a prediction message (JSON). */
+export interface PredictionMessage {
+  readonly id: string | null;
+  /** The sample's task; for a task-agnostic request, the task the model inferred (null if none). */
+  readonly task: TaskName | null;
+  /** Null when the model knows no class for the input yet. */
+  readonly label: Label | null;
+  readonly probabilities: Readonly<Record<Label, number>>;
+  readonly modelVersion: number;
+  /** Present where the strategy had to infer the task. */
+  readonly inferredTask?: TaskName;
+  readonly sourceTopic: string;
+  readonly sourcePartition: number;
+  readonly sourceOffset: string;
+  /** ISO 8601, when the message was built. */
+  readonly predictedAt: string;
+}
+
+/** The topic a prediction for a message of `sourceTopic` goes to. */
+export function predictionsTopicFor(sourceTopic: string, options: KafkaPredictionSinkOptions): string {
+  if (options.requestTopic && sourceTopic === options.requestTopic && options.requestPredictionsTopic) return options.requestPredictionsTopic;
+  return options.predictionsTopic.split('{topic}').join(sourceTopic);
+}
+
+/**
+ * Publishes the predictions of every sample planned 'predicted' that came from Kafka: one message
+ * per sample, keyed like its input, one producer.sendBatch per step. The engine awaits publish()
+ * before acknowledging the step's samples, so an offset is committed only once its prediction is
+ * out.
+ */
+export class KafkaPredictionSink implements StepSink {
+  private readonly options: KafkaPredictionSinkOptions;
+  private readonly connection: KafkaConnection;
+  private readonly ownsConnection: boolean;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private closed: Promise<void> | undefined;
+
+  /**
+   * With a shared `connection` (kafka-connector.ts) the source disconnects it; without one the
+   * sink makes its own from `client` and disconnects it on close.
+   */
+  constructor(options: KafkaPredictionSinkOptions, connection: KafkaConnection | KafkaClientOptions) {
+    this.options = options;
+    this.ownsConnection = !(connection instanceof KafkaConnection);
+    this.connection = connection instanceof KafkaConnection ? connection : new KafkaConnection(connection);
+    this.connection.onFlush(() => this.flush());
+  }
+
+  async publish(outcome: StepOutcome): Promise<void> {
+    const byTopic = new Map<string, { key: Buffer | null; value: string }[]>();
+    const predictedAt = new Date().toISOString();
+    outcome.plan.forEach((kind, i) => {
+      const event = outcome.samples[i];
+      const prediction = outcome.predictions[i];
+      if (kind !== 'predicted' || event === undefined || prediction === undefined) return;
+      const ref = event.sample.ref;
+      if (!isKafkaMessageRef(ref)) return;
+      const request = event.task.name === TASK_AGNOSTIC;
+      const value: PredictionMessage = {
+        id: event.sample.id ?? null,
+        task: request ? (prediction.inferredTask ?? null) : event.task.name,
+        label: prediction.label,
+        probabilities: prediction.probabilities,
+        modelVersion: outcome.modelVersion,
+        ...(prediction.inferredTask !== undefined ? { inferredTask: prediction.inferredTask } : {}),
+        sourceTopic: ref.topic,
+        sourcePartition: ref.partition,
+        sourceOffset: ref.offset,
+        predictedAt,
+      };
+      const topic = predictionsTopicFor(ref.topic, this.options);
+      let messages = byTopic.get(topic);
+      if (messages === undefined) byTopic.set(topic, (messages = []));
+      messages.push({ key: ref.key, value: JSON.stringify(value) });
+    });
+    if (byTopic.size === 0) return;
+    const send = (async () => {
+      await Promise.all([...byTopic.keys()].map((topic) => this.connection.ensureTopic(topic)));
+      const producer = await this.connection.producer();
+      await producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    })();
+    this.inFlight.add(send);
+    try {
+      await send;
+    } finally {
+      this.inFlight.delete(send);
+    }
+  }
+
+  /** Resolves once every publish begun so far has settled. */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Flushes; disconnects the connection only if the sink made it. Safe to call twice. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      await this.flush();
+      if (this.ownsConnection) await this.connection.disconnect();
+    })();
+    return this.closed;
+  }
+}

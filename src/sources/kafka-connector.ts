@@ -1,0 +1,28 @@
+import { KafkaPredictionSink } from '../sinks/kafka-predictions';
+import { KAFKA_SOURCE_DEFAULTS, KafkaConnection, KafkaSource, type KafkaSourceOptions } from './kafka-source';
+
+/** A Kafka source and its predictions sink on one connection (one producer for predictions and dead letters). */
+export interface KafkaConnector {
+  readonly source: KafkaSource;
+  readonly sink: KafkaPredictionSink;
+  readonly connection: KafkaConnection;
+}
+
+/**
+ * Builds the source and the predictions sink sharing one connection. The source owns it: its
+ * close() flushes the sink, commits, then disconnects consumer, producer and admin, in that
+ * order. sink.close() only flushes, so the two may be closed in either order.
+ */
+export function createKafkaConnector(options: KafkaSourceOptions): KafkaConnector {
+  const connection = new KafkaConnection(options);
+  const source = new KafkaSource(options, connection, true);
+  const sink = new KafkaPredictionSink(
+    {
+      predictionsTopic: options.predictionsTopic ?? KAFKA_SOURCE_DEFAULTS.predictionsTopic,
+      ...(options.requestTopic ? { requestTopic: options.requestTopic } : {}),
+      ...(options.requestPredictionsTopic ? { requestPredictionsTopic: options.requestPredictionsTopic } : {}),
+    },
+    connection,
+  );
+  return { source, sink, connection };
+}
