@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../backend/backend';
 import { loadDaemonConfig, type DaemonConfigOverrides } from '../config/daemon-config';
-import { loadPipelineConfig } from '../config/pipeline-config';
-import { LifelongError } from '../core/errors';
+import { loadPipelineConfig, type PipelineConfig } from '../config/pipeline-config';
+import { ConfigError, LifelongError } from '../core/errors';
 import { createLogger } from '../core/log';
 import type { RunReport } from '../engine/report';
 import { runPipeline } from '../engine/run-pipeline';
@@ -21,6 +21,10 @@ export interface RunCommandOptions {
   readonly backend?: string;
   readonly metricsPort?: string;
   readonly metrics: boolean;
+  /** Kafka brokers replacing the pipeline's source.brokers (also LIFELONG_KAFKA_BROKERS). */
+  readonly brokers?: string;
+  /** Write the (first) strategy's state here at the end of its run. */
+  readonly checkpoint?: string;
 }
 
 const DEFAULT_DAEMON_CONFIG = path.resolve(__dirname, '../../../config/default.json');
@@ -33,7 +37,10 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   };
   const daemon = loadDaemonConfig(options.config ?? (fs.existsSync(DEFAULT_DAEMON_CONFIG) ? DEFAULT_DAEMON_CONFIG : undefined), overrides);
   const log = createLogger(daemon.log.level, daemon.log.format);
-  const pipeline = loadPipelineConfig(options.pipeline);
+  const pipeline = withBrokers(loadPipelineConfig(options.pipeline), options.brokers ?? process.env.LIFELONG_KAFKA_BROKERS);
+  if (pipeline.source.type === 'kafka' && options.compare.length > 0) {
+    throw new ConfigError('--compare replays one finite stream for each strategy; a Kafka stream is consumed once', undefined, 'compare');
+  }
   const backend = await selectBackend(daemon.backend, (m) => log.info(m));
 
   // One registry per run, so a comparison's counters start at zero; the server shows the current run.
@@ -83,6 +90,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
         metrics: current,
         log,
         signal: abort.signal,
+        ...(options.checkpoint && reports.length === 0 ? { checkpoint: options.checkpoint } : {}),
         onEvent: (event, recorder, expected) => {
           if (event.kind === 'task-started') currentTask = event.task.name;
           progress.update(event, recorder, expected);
@@ -100,6 +108,11 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
       log.info(`report written to ${options.report}`);
     }
     if (abort.signal.aborted) {
+      // A live source has no end: a signal is how a daemon stops, and it stopped cleanly.
+      if (pipeline.source.type === 'kafka') {
+        log.info('stopped: the batch in hand was finished, predictions published and offsets committed');
+        return 0;
+      }
       log.warn('interrupted before the end of the stream');
       return 130;
     }
@@ -110,4 +123,13 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     process.removeListener('SIGTERM', onSignal);
     await server?.close();
   }
+}
+
+/** The pipeline with its Kafka brokers replaced (a demo broker on another port, CI's broker). */
+function withBrokers(pipeline: PipelineConfig, brokers: string | undefined): PipelineConfig {
+  if (brokers === undefined || brokers === '') return pipeline;
+  if (pipeline.source.type !== 'kafka') throw new ConfigError(`--brokers (or LIFELONG_KAFKA_BROKERS) applies to kafka sources, not ${pipeline.source.type}`, undefined, 'source.brokers');
+  const list = brokers.split(',').map((b) => b.trim()).filter(Boolean);
+  if (list.length === 0 || list.some((b) => !/^[^\s:]+:\d+$/.test(b))) throw new ConfigError(`--brokers must be host:port[,host:port...], got "${brokers}"`, undefined, 'source.brokers');
+  return { ...pipeline, source: { ...pipeline.source, brokers: list } };
 }
