@@ -46,7 +46,7 @@ async function main(): Promise<void> {
         model: { hiddenLayers: [400, 400], outputUnits: 0 },
         strategy: { name: strategy, params: {} },
         training: { batchSize: 128, optimizer, learningRate: 0.001, stepsPerBatch: 1, batchTimeoutMs: 1000 },
-        evaluation: { probeSize: 300, holdoutEvery: 10 },
+        evaluation: { probeSize: 300, holdoutEvery: 10, endedTaskLabelled: 'evaluate' },
       };
       const report = await runPipeline({ pipeline, backend, metrics: new LifelongMetrics({ defaultMetrics: false }) });
       const stepMs = (1000 * report.trainingSeconds) / (report.samplesTrained / 128);

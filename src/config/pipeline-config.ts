@@ -242,6 +242,11 @@ export interface EvaluationConfig {
   readonly probeSize: number;
   /** Without a test split, every holdoutEvery-th labelled sample is held out for the probe. */
   readonly holdoutEvery: number;
+  /**
+   * Labelled samples of a task that has ended (the task is learned once): 'evaluate' scores them,
+   * moving that task's live accuracy; 'ignore' counts them as rejected.
+   */
+  readonly endedTaskLabelled: 'evaluate' | 'ignore';
 }
 
 export interface PipelineConfig {
@@ -312,6 +317,11 @@ const PIPELINE_SCHEMA: convict.Schema<PipelineFile> = {
       doc: 'Without a test split, hold out every n-th labelled sample.',
       format: formats.integer({ min: 1 }),
       default: 10,
+    },
+    endedTaskLabelled: {
+      doc: "Labelled samples of an ended task: 'evaluate' (score them) or 'ignore' (count as rejected).",
+      format: formats.oneOf(['evaluate', 'ignore']),
+      default: 'evaluate',
     },
   },
 };

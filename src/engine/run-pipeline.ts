@@ -83,6 +83,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
       batchTimeoutMs: pipeline.training.batchTimeoutMs,
       probeSize: pipeline.evaluation.probeSize,
       holdoutEvery: pipeline.evaluation.holdoutEvery,
+      endedTaskLabelled: pipeline.evaluation.endedTaskLabelled,
       taskGivenAtTest: pipeline.scenario === 'task-incremental',
       ...(sink ? { sink } : {}),
       log: (m) => log.debug(m),

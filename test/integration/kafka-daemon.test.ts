@@ -96,7 +96,7 @@ function pipelineFor(source: KafkaSourceConfig, name: string): PipelineConfig {
     model: { hiddenLayers: [64], outputUnits: 2 },
     strategy: { name: 'ewc', params: { lambda: 100 } },
     training: { batchSize: 16, optimizer: 'adam', learningRate: 0.003, stepsPerBatch: 1, batchTimeoutMs: 100 },
-    evaluation: { probeSize: 100, holdoutEvery: 10 },
+    evaluation: { probeSize: 100, holdoutEvery: 10, endedTaskLabelled: 'evaluate' },
   };
 }
 

@@ -120,7 +120,7 @@ describe('config', () => {
         stepsPerBatch: 1,
         batchTimeoutMs: 1000,
       });
-      assert.deepEqual(config.evaluation, { probeSize: 300, holdoutEvery: 10 });
+      assert.deepEqual(config.evaluation, { probeSize: 300, holdoutEvery: 10, endedTaskLabelled: 'evaluate' });
       assert.equal(config.strategy.module, undefined);
       assert.deepEqual(config.strategy.params, { lambda: 100 });
     });
