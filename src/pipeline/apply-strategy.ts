@@ -78,7 +78,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
           const t0 = now();
           let result;
           if (fused) {
-            const both = await strategy.predictAndTrain!(event.task, batch);
+            const both = await strategy.predictAndTrain!(event.task, batch, { taskGiven });
             both.predictions.forEach((p, k) => (predictions[trainIdx[k] as number] = p));
             result = both.result;
           } else {

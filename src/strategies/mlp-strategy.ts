@@ -4,7 +4,7 @@ import type { Prediction, TaskInfo } from '../core/types';
 import { assignSnapshot, fromSnapshot, MultiHeadMlp, snapshot, type Head } from '../models/mlp';
 import type { Regularizer } from './regularizer';
 import type { Rehearsal, RehearsalContext, ReplayBatch } from './rehearsal';
-import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
+import type { LabelledBatch, PredictAndTrainOptions, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
 
 /** The answer for inputs the model knows no class for yet. */
 function unanswered(xs: readonly unknown[]): Prediction[] {
@@ -72,7 +72,12 @@ export class MlpStrategy implements Strategy {
     return (await this.learn(task, batch, false)).result;
   }
 
-  async predictAndTrain(task: TaskInfo, batch: LabelledBatch): Promise<{ predictions: Prediction[]; result: TrainResult }> {
+  async predictAndTrain(task: TaskInfo, batch: LabelledBatch, options: PredictAndTrainOptions = {}): Promise<{ predictions: Prediction[]; result: TrainResult }> {
+    // With one head per task and the task hidden, every head may answer: no shared forward pass.
+    if (options.taskGiven === false && this.taskHeads) {
+      const predictions = await this.predict(undefined, batch.xs);
+      return { predictions, result: await this.trainBatch(task, batch) };
+    }
     const { result, predictions } = await this.learn(task, batch, true);
     return { result, predictions: predictions as Prediction[] };
   }

@@ -57,6 +57,14 @@ export interface StrategyDiagnostic {
   readonly value: number;
 }
 
+export interface PredictAndTrainOptions {
+  /**
+   * False outside task-incremental learning: the predictions must then be those of
+   * predict(undefined, xs), made without the task identity, as at test time. Default true.
+   */
+  readonly taskGiven?: boolean;
+}
+
 export interface TrainResult {
   /** Mean task loss over the batch (last gradient step), without the penalty. */
   readonly loss: number;
@@ -91,7 +99,7 @@ export interface Strategy {
    * predict() followed by trainBatch() would, but sharing the forward pass. The engine uses it
    * where present; it must not change what is learned.
    */
-  predictAndTrain?(task: TaskInfo, batch: LabelledBatch): Promise<{ readonly predictions: Prediction[]; readonly result: TrainResult }>;
+  predictAndTrain?(task: TaskInfo, batch: LabelledBatch, options?: PredictAndTrainOptions): Promise<{ readonly predictions: Prediction[]; readonly result: TrainResult }>;
   /**
    * Predict for inputs of a known task (task-incremental heads need it), or with task undefined
    * (task-agnostic: the strategy answers over every class it knows and may infer the task).

@@ -1,0 +1,99 @@
+import * as tf from '@tensorflow/tfjs';
+import { StrategyError, ValidationError } from '../core/errors';
+import type { Label, Prediction } from '../core/types';
+import { fromSnapshot, snapshot } from '../models/mlp';
+import type { LabelSpace } from '../models/label-space';
+import type { StrategyOptions, TensorSnapshot } from './strategy';
+
+/**
+ * Pieces every gradient strategy needs the same way: batches to tensors, labels to units,
+ * probabilities to predictions, and the optimizer's life cycle (rebuilt at task boundaries,
+ * exported with its moments so a restored copy continues training identically).
+ */
+
+/** The answer for inputs the model knows no class for yet. */
+export function unanswered(xs: readonly unknown[]): Prediction[] {
+  return xs.map(() => ({ label: null, probabilities: {} }));
+}
+
+/** Inputs as one batch x inputSize matrix; throws when an input has the wrong length. */
+export function toMatrix(xs: readonly Float32Array[], inputSize: number): tf.Tensor2D {
+  const flat = new Float32Array(xs.length * inputSize);
+  xs.forEach((x, i) => {
+    if (x.length !== inputSize) throw new StrategyError(`input ${i} has ${x.length} features, expected ${inputSize}`);
+    flat.set(x, i * inputSize);
+  });
+  return tf.tensor2d(flat, [xs.length, inputSize]);
+}
+
+/** A batch's labels as output units of `labels` (new labels are added). */
+export interface AssignedUnits {
+  /** Indexes in the batch of the samples that got a unit. */
+  readonly kept: number[];
+  /** The unit of each kept sample, in the order of `kept`. */
+  readonly units: number[];
+  /** Samples refused because the head has no unit left for their label. */
+  readonly rejected: { index: number; reason: string }[];
+}
+
+/** Gives each label a unit; a label the head has no unit left for is refused alone. */
+export function assignUnits(labels: LabelSpace, ys: readonly Label[]): AssignedUnits {
+  const out: AssignedUnits = { kept: [], units: [], rejected: [] };
+  ys.forEach((y, i) => {
+    try {
+      out.units.push(labels.add(y));
+      out.kept.push(i);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      out.rejected.push({ index: i, reason: error.message });
+    }
+  });
+  return out;
+}
+
+/** A head's probabilities as a prediction: the most probable label and every label's probability. */
+export function toPrediction(labels: LabelSpace, p: readonly number[], inferredTask?: string): Prediction {
+  let top = 0;
+  for (let k = 1; k < p.length; k++) if ((p[k] as number) > (p[top] as number)) top = k;
+  const probabilities: Record<string, number> = {};
+  p.forEach((v, k) => (probabilities[labels.labelOf(k)] = v));
+  return { label: labels.labelOf(top), probabilities, ...(inferredTask !== undefined ? { inferredTask } : {}) };
+}
+
+/** A fresh optimizer as the pipeline's training settings say. */
+export function createOptimizer(options: Pick<StrategyOptions, 'optimizer' | 'learningRate'>): tf.Optimizer {
+  return options.optimizer === 'sgd' ? tf.train.sgd(options.learningRate) : tf.train.adam(options.learningRate, 0.9, 0.999);
+}
+
+/**
+ * Writes an optimizer's slots (iteration count, then moments in the order of its variable list)
+ * as tensors `${prefix}.${i}`; returns how many there are (0 without an optimizer).
+ */
+export async function exportOptimizer(optimizer: tf.Optimizer | undefined, prefix: string, tensors: Record<string, TensorSnapshot>): Promise<number> {
+  if (!optimizer) return 0;
+  const weights = await optimizer.getWeights();
+  weights.forEach((w, i) => {
+    tensors[`${prefix}.${i}`] = snapshot(w.tensor);
+  });
+  // getWeights returns the live moment variables plus a fresh iteration-count tensor.
+  weights[0]?.tensor.dispose();
+  return weights.length;
+}
+
+/**
+ * Loads slots written by exportOptimizer into `optimizer`. The moments are matched to variables
+ * by position, so the optimizer must train the same variable list in the same order.
+ */
+export async function importOptimizer(optimizer: tf.Optimizer, prefix: string, slots: number, tensors: Readonly<Record<string, TensorSnapshot>>): Promise<void> {
+  if (slots === 0) return;
+  const weights = Array.from({ length: slots }, (_, i) => {
+    const s = tensors[`${prefix}.${i}`];
+    if (!s) throw new StrategyError(`state lacks tensor ${prefix}.${i}`);
+    return { name: `slot-${i}`, tensor: fromSnapshot(s) };
+  });
+  try {
+    await optimizer.setWeights(weights);
+  } finally {
+    for (const w of weights) w.tensor.dispose();
+  }
+}
