@@ -1,15 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { StrategyError, ValidationError } from '../core/errors';
+import { StrategyError } from '../core/errors';
 import type { Prediction, TaskInfo } from '../core/types';
-import { assignSnapshot, fromSnapshot, MultiHeadMlp, snapshot, type Head } from '../models/mlp';
+import { assignSnapshot, MultiHeadMlp, type Head } from '../models/mlp';
 import type { Regularizer } from './regularizer';
 import type { Rehearsal, RehearsalContext, ReplayBatch } from './rehearsal';
+import { assignUnits, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import type { LabelledBatch, PredictAndTrainOptions, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
-
-/** The answer for inputs the model knows no class for yet. */
-function unanswered(xs: readonly unknown[]): Prediction[] {
-  return xs.map(() => ({ label: null, probabilities: {} }));
-}
 
 /** Key of the one head shared by every task in the domain- and class-incremental scenarios. */
 export const SHARED_HEAD = 'shared';
@@ -95,25 +91,14 @@ export class MlpStrategy implements Strategy {
     this.lastBatchSize = batch.xs.length;
     const knownBefore = head.labels.size;
     // A label the head has no unit left for is refused alone; the rest of the batch still trains.
-    const rejected: { index: number; reason: string }[] = [];
-    const kept: number[] = [];
-    const units: number[] = [];
-    batch.ys.forEach((y, i) => {
-      try {
-        units.push(head.labels.add(y));
-        kept.push(i);
-      } catch (error) {
-        if (!(error instanceof ValidationError)) throw error;
-        rejected.push({ index: i, reason: error.message });
-      }
-    });
+    const { kept, units, rejected } = assignUnits(head.labels, batch.ys);
     // Predictions come from the model before this batch. Usually the training step's own forward
     // pass gives them (below); when it cannot (nothing known yet, or refused samples missing from
     // the training batch) they are made here, still before any update.
     let predictions = predict && (knownBefore === 0 || rejected.length > 0) ? this.predictWith([head], batch.xs, knownBefore) : undefined;
     if (kept.length === 0) return { result: { loss: 0, penalty: 0, rejected }, ...(predictions ? { predictions } : {}) };
     const optimizer = this.optimizer ?? this.rebuildOptimizer();
-    const x = this.toMatrix(kept.length === batch.xs.length ? batch.xs : kept.map((i) => batch.xs[i] as Float32Array));
+    const x = toMatrix(kept.length === batch.xs.length ? batch.xs : kept.map((i) => batch.xs[i] as Float32Array), this.options.inputSize);
     const y = tf.tensor1d(units, 'int32');
     const variables = this.trainedVariables(head);
     const context = { model: this.model, head, task };
@@ -163,7 +148,7 @@ export class MlpStrategy implements Strategy {
       const softmax = tf.softmax(priorLogits);
       const probs = softmax.arraySync() as number[][];
       tf.dispose([softmax, priorLogits]);
-      predictions = probs.map((p) => this.toPrediction(head, p, false));
+      predictions = probs.map((p) => toPrediction(head.labels, p));
     }
     return { result, ...(predictions ? { predictions } : {}) };
   }
@@ -206,16 +191,7 @@ export class MlpStrategy implements Strategy {
     const tensors: Record<string, TensorSnapshot> = { ...model.tensors, ...regularizer.tensors };
     const rehearsal = this.rehearsal?.exportState();
     if (rehearsal) for (const [key, t] of Object.entries(rehearsal.tensors)) tensors[`${REHEARSAL_PREFIX}${key}`] = t;
-    let optimizerSlots = 0;
-    if (this.optimizer) {
-      const weights = await this.optimizer.getWeights();
-      weights.forEach((w, i) => {
-        tensors[`optimizer.${i}`] = snapshot(w.tensor);
-      });
-      optimizerSlots = weights.length;
-      // getWeights returns the live moment variables plus a fresh iteration-count tensor.
-      weights[0]?.tensor.dispose();
-    }
+    const optimizerSlots = await exportOptimizer(this.optimizer, 'optimizer', tensors);
     return {
       strategy: this.name,
       format: STATE_FORMAT,
@@ -255,16 +231,7 @@ export class MlpStrategy implements Strategy {
     this.lastBatchSize = meta.lastBatchSize ?? 0;
     this.optimizer?.dispose();
     this.optimizer = undefined;
-    if (meta.optimizerSlots > 0) {
-      const optimizer = this.rebuildOptimizer();
-      const weights = Array.from({ length: meta.optimizerSlots }, (_, i) => {
-        const s = state.tensors[`optimizer.${i}`];
-        if (!s) throw new StrategyError(`state lacks tensor optimizer.${i}`);
-        return { name: `slot-${i}`, tensor: fromSnapshot(s) };
-      });
-      await optimizer.setWeights(weights);
-      for (const w of weights) w.tensor.dispose();
-    }
+    if (meta.optimizerSlots > 0) await importOptimizer(this.rebuildOptimizer(), 'optimizer', meta.optimizerSlots, state.tensors);
   }
 
   dispose(): void {
@@ -382,19 +349,8 @@ export class MlpStrategy implements Strategy {
 
   private rebuildOptimizer(): tf.Optimizer {
     this.optimizer?.dispose();
-    const { optimizer, learningRate } = this.options;
-    this.optimizer = optimizer === 'sgd' ? tf.train.sgd(learningRate) : tf.train.adam(learningRate, 0.9, 0.999);
+    this.optimizer = createOptimizer(this.options);
     return this.optimizer;
-  }
-
-  private toMatrix(xs: readonly Float32Array[]): tf.Tensor2D {
-    const n = this.options.inputSize;
-    const flat = new Float32Array(xs.length * n);
-    xs.forEach((x, i) => {
-      if (x.length !== n) throw new StrategyError(`input ${i} has ${x.length} features, expected ${n}`);
-      flat.set(x, i * n);
-    });
-    return tf.tensor2d(flat, [xs.length, n]);
   }
 
   /**
@@ -404,7 +360,7 @@ export class MlpStrategy implements Strategy {
   private predictWith(heads: readonly Head[], xs: readonly Float32Array[], known?: number): Prediction[] {
     const usable = heads.filter((h) => h.labels.size > 0);
     if (usable.length === 0 || known === 0) return unanswered(xs);
-    const x = this.toMatrix(xs);
+    const x = toMatrix(xs, this.options.inputSize);
     let perHead: number[][][];
     try {
       perHead = usable.map((head) => {
@@ -429,20 +385,11 @@ export class MlpStrategy implements Strategy {
         const confidence = Math.max(...p);
         if (confidence > bestConfidence) {
           bestConfidence = confidence;
-          best = this.toPrediction(head, p, several);
+          best = toPrediction(head.labels, p, several ? head.key : undefined);
         }
       });
       return best as Prediction;
     });
-  }
-
-  /** A head's probabilities as a prediction: the most probable label and every label's probability. */
-  private toPrediction(head: Head, p: readonly number[], nameTask: boolean): Prediction {
-    let top = 0;
-    for (let k = 1; k < p.length; k++) if ((p[k] as number) > (p[top] as number)) top = k;
-    const probabilities: Record<string, number> = {};
-    p.forEach((v, k) => (probabilities[head.labels.labelOf(k)] = v));
-    return { label: head.labels.labelOf(top), probabilities, ...(nameTask ? { inferredTask: head.key } : {}) };
   }
 
   private assertLive(): void {
