@@ -96,4 +96,26 @@ export async function importOptimizer(optimizer: tf.Optimizer, prefix: string, s
   } finally {
     for (const w of weights) w.tensor.dispose();
   }
+  restoreAdamBetaPowers(optimizer);
 }
+
+/**
+ * Adam keeps beta^t as a running float32 product (one multiplication per step), but its setWeights
+ * sets it to pow(beta, t): the two differ in the last bits, enough for a restored copy to drift
+ * from the original by ~1e-8 per step. This recomputes the product as training does.
+ */
+function restoreAdamBetaPowers(optimizer: tf.Optimizer): void {
+  if (!(optimizer instanceof tf.AdamOptimizer)) return;
+  const adam = optimizer as unknown as { beta1: number; beta2: number; accBeta1: tf.Variable; accBeta2: tf.Variable };
+  const power = (beta: number) => {
+    const b = Math.fround(beta);
+    let acc = b;
+    for (let i = 0; i < optimizer.iterations; i++) acc = Math.fround(acc * b);
+    return acc;
+  };
+  tf.tidy(() => {
+    adam.accBeta1.assign(tf.scalar(power(adam.beta1)));
+    adam.accBeta2.assign(tf.scalar(power(adam.beta2)));
+  });
+}
+
