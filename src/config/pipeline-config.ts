@@ -77,6 +77,12 @@ export interface KafkaSourceConfig {
   readonly sasl: Readonly<Record<string, unknown>>;
   /** How long a graceful shutdown may take to finish, commit and flush before it fails, in ms. */
   readonly shutdownTimeoutMs: number;
+  /** Longest a fetch waits for data, ms: also how soon a resumed task topic is read (task switches). */
+  readonly maxWaitTimeMs: number;
+  /** Records held between Kafka and the engine before fetching pauses (it resumes below half). */
+  readonly maxQueued: number;
+  /** Processed offsets are committed at most this often, ms (0: after every step). */
+  readonly commitIntervalMs: number;
 }
 
 export type SourceConfig = SplitMnistSourceConfig | PermutedMnistSourceConfig | RotatedMnistSourceConfig | KafkaSourceConfig;
@@ -129,6 +135,9 @@ const SOURCE_SECTIONS: { readonly [T in SourceType]: SourceSection<T> } = {
       ssl: { doc: 'kafkajs ssl option (true or TLS options); false for plaintext.', format: formats.objectOrBoolean(), default: false },
       sasl: { doc: 'kafkajs sasl option ({mechanism, username, password}); {} for none.', format: formats.object(), default: {} },
       shutdownTimeoutMs: { doc: 'Deadline of a graceful shutdown (finish, commit, flush), ms.', format: formats.integer({ min: 100 }), default: 15000 },
+      maxWaitTimeMs: { doc: 'Longest a fetch waits for data, ms (also the delay before a resumed topic is read).', format: formats.integer({ min: 10 }), default: 100 },
+      maxQueued: { doc: 'Records held before fetching pauses.', format: formats.integer({ min: 1 }), default: 1000 },
+      commitIntervalMs: { doc: 'Processed offsets are committed at most this often, ms; 0 after every step.', format: formats.integer({ min: 0 }), default: 1000 },
     },
     complete(fields, issues) {
       try {

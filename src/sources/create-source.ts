@@ -47,6 +47,9 @@ export function createSource(config: SourceConfig, scenario: Scenario, seed: num
         ssl: config.ssl,
         sasl: config.sasl,
         closeTimeoutMs: config.shutdownTimeoutMs,
+        maxWaitTimeMs: config.maxWaitTimeMs,
+        maxQueued: config.maxQueued,
+        commitIntervalMs: config.commitIntervalMs,
         log,
       });
       return { source, outputUnits: 0, sink };

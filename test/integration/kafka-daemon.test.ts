@@ -82,6 +82,9 @@ function kafkaSource(brokers: string[], prefix: string, overrides: Partial<Kafka
     ssl: false,
     sasl: {},
     shutdownTimeoutMs: 15_000,
+    maxWaitTimeMs: 100,
+    maxQueued: 1000,
+    commitIntervalMs: 1000,
     ...overrides,
   };
 }
