@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { LifelongError } from '../core/errors';
 import { produceCommand } from './produce';
+import type { BackendName } from '../backend/backend';
+import { replayGridCommand } from './replay-grid';
 import { runCommand } from './run-command';
 
 const USAGE = `lifelong — online continual learning
@@ -8,18 +10,24 @@ const USAGE = `lifelong — online continual learning
 Usage:
   lifelong run --pipeline FILE [--report FILE] [--config FILE] [--compare STRATEGY[,STRATEGY]]
                [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--metrics-port PORT] [--no-metrics]
+               [--brokers HOST:PORT[,...]] [--checkpoint FILE]
   lifelong produce --dataset split-mnist|permuted-mnist|rotated-mnist --brokers HOST:PORT[,...]
                --topic-prefix PREFIX [--tasks N] [--samples-per-task N] [--rate R]
                [--unlabelled-fraction F] [--format json|binary] [--scenario SCENARIO] [--seed S]
                [--no-end-marker]
+  lifelong replay-grid --checkpoint FILE --out FILE.png [--per-class N] [--seed S] [--backend NAME]
   lifelong help
 
-run       learns the pipeline's task stream; on a finite source exits 0 when the stream ends.
+run       learns the pipeline's task stream; on a finite source exits 0 when the stream ends; on
+          Kafka it runs until SIGINT/SIGTERM, then finishes the batch in hand, publishes, commits
+          and exits 0 (non-zero when that fails within source.shutdownTimeoutMs).
           --report FILE    write the run's JSON report (accuracy matrix, transfer, forgetting, speed)
           --config FILE    daemon config (default config/default.json); LIFELONG_* variables override it
           --compare LIST   also run these strategies on the same stream, and print them side by side
           --backend NAME   override the config's tensor backend
           --metrics-port P override the metrics port (0 = any free port); --no-metrics serves none
+          --brokers LIST   Kafka brokers replacing the pipeline's source.brokers (or LIFELONG_KAFKA_BROKERS)
+          --checkpoint F   write the strategy's complete state to F when the run ends (replay-grid reads it)
 
 produce   streams a built-in dataset into Kafka, one topic per task (PREFIX + task name, e.g.
           demo.split-mnist-0-1), in task order, each task followed by an end-of-task control message.
@@ -47,6 +55,8 @@ export async function main(argv: readonly string[]): Promise<number> {
             backend: { type: 'string' },
             'metrics-port': { type: 'string' },
             'no-metrics': { type: 'boolean', default: false },
+            brokers: { type: 'string' },
+            checkpoint: { type: 'string' },
           },
           strict: true,
         });
@@ -59,10 +69,33 @@ export async function main(argv: readonly string[]): Promise<number> {
           ...(values.backend ? { backend: values.backend } : {}),
           ...(values['metrics-port'] !== undefined ? { metricsPort: values['metrics-port'] } : {}),
           metrics: !values['no-metrics'],
+          ...(values.brokers ? { brokers: values.brokers } : {}),
+          ...(values.checkpoint ? { checkpoint: values.checkpoint } : {}),
         });
       }
       case 'produce':
         return await produceCommand(rest);
+      case 'replay-grid': {
+        const { values } = parseArgs({
+          args: [...rest],
+          options: {
+            checkpoint: { type: 'string' },
+            out: { type: 'string' },
+            'per-class': { type: 'string', default: '10' },
+            seed: { type: 'string', default: '0' },
+            backend: { type: 'string', default: 'auto' },
+          },
+          strict: true,
+        });
+        if (!values.checkpoint || !values.out) throw new LifelongError('lifelong replay-grid needs --checkpoint FILE and --out FILE.png');
+        return await replayGridCommand({
+          checkpoint: values.checkpoint,
+          out: values.out,
+          perClass: Number(values['per-class']),
+          seed: Number(values.seed),
+          backend: values.backend as BackendName,
+        });
+      }
       case undefined:
       case 'help':
       case '--help':

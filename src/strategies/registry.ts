@@ -1,9 +1,14 @@
 import * as path from 'node:path';
 import { ConfigError } from '../core/errors';
+import { createDen } from './den';
+import { createDgr } from './dgr';
 import { createEwc } from './ewc';
 import { createFinetune } from './finetune';
+import { createJoint } from './joint';
 import { createL2 } from './l2';
 import { createOnlineEwc } from './online-ewc';
+import { createProgressive } from './progressive';
+import { createReplay } from './replay';
 import type { StrategyFactory } from './strategy';
 
 /**
@@ -36,7 +41,12 @@ export function builtinStrategies(): StrategyRegistry {
     .register('finetune', createFinetune)
     .register('l2', createL2)
     .register('ewc', createEwc)
-    .register('online-ewc', createOnlineEwc);
+    .register('online-ewc', createOnlineEwc)
+    .register('progressive', createProgressive)
+    .register('den', createDen)
+    .register('replay', createReplay)
+    .register('joint', createJoint)
+    .register('dgr', createDgr);
 }
 
 /**
