@@ -34,7 +34,8 @@ import type { EngineEvent } from '../src/pipeline/events';
 import type { RunRecorder } from '../src/sinks/run-recorder';
 import { createEmbeddedSource } from '../src/sources/embedded';
 import { decodeMessage, encodeBinary, encodeJson } from '../src/sources/kafka-message';
-import { freePort, kafkaBrokers, stopKafka, uniqueTopicPrefix } from '../test/helpers/kafka';
+import { kafkaBrokers, stopKafka, uniqueTopicPrefix } from '../test/helpers/kafka';
+import { freePort } from '../test/helpers/ports';
 
 const TASKS = 5;
 const HIDDEN = [400, 400];

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import type { Rng } from '../core/rng';
 import type { TensorSnapshot } from '../strategies/strategy';
-import { assignSnapshot, snapshot, variableFrom, type DenseLayer } from './mlp';
+import { assignSnapshot, denseLayer, snapshot, variableFrom, type DenseLayer } from './mlp';
 
 export type GeneratorKind = 'vae' | 'wgan-gp';
 export const GENERATOR_KINDS: readonly GeneratorKind[] = ['vae', 'wgan-gp'];
@@ -77,15 +77,7 @@ export class DenseStack {
   static create(name: string, sizes: readonly number[], rng: Rng): DenseStack {
     if (sizes.length < 2) throw new StrategyError(`${name} needs at least one layer`);
     return new DenseStack(
-      sizes.slice(1).map((units, i) => {
-        const fanIn = sizes[i] as number;
-        const limit = Math.sqrt(6 / (fanIn + units));
-        return {
-          name: `${name}.${i + 1}`,
-          kernel: variableFrom(tf.randomUniform([fanIn, units], -limit, limit, 'float32', rng.seed())) as tf.Variable<tf.Rank.R2>,
-          bias: variableFrom(tf.zeros([units])) as tf.Variable<tf.Rank.R1>,
-        };
-      }),
+      sizes.slice(1).map((units, i) => denseLayer(`${name}.${i + 1}`, sizes[i] as number, units, rng)),
     );
   }
 

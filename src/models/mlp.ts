@@ -192,14 +192,19 @@ export class MultiHeadMlp {
   }
 
   private dense(name: string, fanIn: number, units: number): DenseLayer {
-    // Glorot-uniform kernel, zero bias (Keras defaults), seeded for reproducibility.
-    const limit = Math.sqrt(6 / (fanIn + units));
-    return {
-      name,
-      kernel: variableFrom(tf.randomUniform([fanIn, units], -limit, limit, 'float32', this.rng.seed())) as tf.Variable<tf.Rank.R2>,
-      bias: variableFrom(tf.zeros([units])) as tf.Variable<tf.Rank.R1>,
-    };
+    return denseLayer(name, fanIn, units, this.rng);
   }
+}
+
+/** A Glorot-uniform kernel (the Keras default), seeded for reproducibility. */
+export function glorotKernel(rng: Rng, fanIn: number, units: number): tf.Variable<tf.Rank.R2> {
+  const limit = Math.sqrt(6 / (fanIn + units));
+  return variableFrom(tf.randomUniform([fanIn, units], -limit, limit, 'float32', rng.seed())) as tf.Variable<tf.Rank.R2>;
+}
+
+/** A dense layer: Glorot-uniform kernel, zero bias. */
+export function denseLayer(name: string, fanIn: number, units: number, rng: Rng): DenseLayer {
+  return { name, kernel: glorotKernel(rng, fanIn, units), bias: variableFrom(tf.zeros([units])) as tf.Variable<tf.Rank.R1> };
 }
 
 /** A trainable variable holding `initial`, which is freed (the variable keeps its own reference). */

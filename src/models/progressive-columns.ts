@@ -3,7 +3,7 @@ import { StrategyError } from '../core/errors';
 import { Rng } from '../core/rng';
 import type { TensorSnapshot } from '../strategies/strategy';
 import { LabelSpace } from './label-space';
-import { assignSnapshot, snapshot, variableFrom, type DenseLayer } from './mlp';
+import { assignSnapshot, denseLayer, glorotKernel, snapshot, variableFrom, type DenseLayer } from './mlp';
 
 /**
  * How earlier columns feed a new one (Rusu et al. 2016, eq. 1 and 2):
@@ -104,7 +104,7 @@ export class ProgressiveColumns {
       const name = i + 2 < widths.length ? `hidden-${i + 1}` : 'head';
       const fanIn = widths[i] as number;
       const units = widths[i + 1] as number;
-      layers.push({ name: `${prefix}.${name}`, kernel: glorot(rng, fanIn, units), bias: variableFrom(tf.zeros([units])) as tf.Variable<tf.Rank.R1> });
+      layers.push(denseLayer(`${prefix}.${name}`, fanIn, units, rng));
       laterals.push(i === 0 || index === 0 ? undefined : this.lateral(`${prefix}.lateral-${name}`, rng, index * fanIn, fanIn, units));
     }
     const column: Column = { index, task, labels, layers, laterals };
@@ -256,13 +256,13 @@ export class ProgressiveColumns {
   }
 
   private lateral(name: string, rng: Rng, inputs: number, sourceWidth: number, units: number): Lateral {
-    if (this.shape.adapter === 'linear') return { name, kernel: glorot(rng, inputs, units) };
+    if (this.shape.adapter === 'linear') return { name, kernel: glorotKernel(rng, inputs, units) };
     const width = this.shape.adapterWidth > 0 ? this.shape.adapterWidth : sourceWidth;
     return {
       name,
       scale: variableFrom(tf.scalar(0.01 + 0.09 * rng.next())) as tf.Variable<tf.Rank.R0>,
-      project: glorot(rng, inputs, width),
-      kernel: glorot(rng, width, units),
+      project: glorotKernel(rng, inputs, width),
+      kernel: glorotKernel(rng, width, units),
     };
   }
 }
@@ -276,12 +276,6 @@ function adapt(lat: Lateral, input: tf.Tensor2D): tf.Tensor2D {
 function lateralVariables(lat: Lateral | undefined): tf.Variable[] {
   if (!lat) return [];
   return [...(lat.scale ? [lat.scale] : []), ...(lat.project ? [lat.project] : []), lat.kernel];
-}
-
-/** Glorot-uniform kernel (the Keras default, as in models/mlp.ts), seeded. */
-function glorot(rng: Rng, fanIn: number, units: number): tf.Variable<tf.Rank.R2> {
-  const limit = Math.sqrt(6 / (fanIn + units));
-  return variableFrom(tf.randomUniform([fanIn, units], -limit, limit, 'float32', rng.seed())) as tf.Variable<tf.Rank.R2>;
 }
 
 function flatten(variables: readonly tf.Variable[]): Float32Array {

@@ -102,7 +102,9 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
         // /metrics endpoint, Kafka heartbeats, signals) is not starved by a long training run.
         await new Promise<void>((resolve) => setImmediate(resolve));
         const samples = event.samples.map((s) => s.sample);
-        const diagnostics = strategy.diagnostics?.();
+        // Read with the layer weights, every few steps: dashboards need no per-step resolution.
+        const sampled = every > 0 && steps % every === 0;
+        const diagnostics = sampled ? strategy.diagnostics?.() : undefined;
         const outcome: StepOutcome = {
           kind: 'step-outcome',
           task: event.task,
@@ -113,7 +115,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
           ...(trainSeconds !== undefined ? { trainSeconds } : {}),
           modelVersion: version,
           parameters: strategy.parameterCount(),
-          ...(every > 0 && steps % every === 0 ? { layerWeights: strategy.layerWeights() } : {}),
+          ...(sampled ? { layerWeights: strategy.layerWeights() } : {}),
           ...(diagnostics ? { diagnostics } : {}),
         };
         // Published before acknowledged: an offset is committed only once its prediction is out.

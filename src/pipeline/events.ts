@@ -67,7 +67,7 @@ export interface StepOutcome {
   readonly parameters: number;
   /** Each layer's weights, attached every few steps (for live semantic drift), else undefined. */
   readonly layerWeights?: ReadonlyMap<string, Float32Array>;
-  /** The strategy's own numbers (units added, generator loss...), where it reports any. */
+  /** The strategy's own numbers (units added, generator loss...), attached with layerWeights. */
   readonly diagnostics?: readonly StrategyDiagnostic[];
 }
 

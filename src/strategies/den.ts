@@ -21,7 +21,7 @@ import {
   type UnitTimes,
 } from '../models/den-network';
 import { fromSnapshot, snapshot } from '../models/mlp';
-import { assignUnits, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { argmaxBy, assignUnits, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import { SHARED_HEAD } from './mlp-strategy';
 import { readParams, type ParamValues } from './params';
 import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
@@ -292,15 +292,7 @@ export class DenStrategy implements Strategy {
       heads.map((head) => ({ head, stage: head.stage ?? newest })),
     );
     return xs.map((_, i) => {
-      let best = 0;
-      let bestConfidence = -1;
-      perHead.forEach((rows, h) => {
-        const confidence = Math.max(...(rows[i] as number[]));
-        if (confidence > bestConfidence) {
-          bestConfidence = confidence;
-          best = h;
-        }
-      });
+      const best = argmaxBy(perHead, (rows) => Math.max(...(rows[i] as number[])));
       const head = heads[best] as DenHead;
       return toPrediction(head.labels, (perHead[best] as number[][])[i] as number[], head.key);
     });
@@ -365,8 +357,7 @@ export class DenStrategy implements Strategy {
 
   async importState(state: StrategyState): Promise<void> {
     this.assertLive();
-    if (state.strategy !== this.name) throw new StrategyError(`state is of strategy "${state.strategy}", not "${this.name}"`);
-    if (state.format !== STATE_FORMAT) throw new StrategyError(`state format ${state.format} is not supported (expected ${STATE_FORMAT})`);
+    checkStateHeader(state, this.name, STATE_FORMAT);
     const meta = state.meta as unknown as DenMeta;
     if (JSON.stringify(meta.shape) !== JSON.stringify(this.network.shape)) {
       throw new StrategyError(`checkpoint network shape ${JSON.stringify(meta.shape)} does not match the pipeline's ${JSON.stringify(this.network.shape)}`);

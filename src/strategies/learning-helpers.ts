@@ -3,7 +3,7 @@ import { StrategyError, ValidationError } from '../core/errors';
 import type { Label, Prediction } from '../core/types';
 import { fromSnapshot, snapshot } from '../models/mlp';
 import type { LabelSpace } from '../models/label-space';
-import type { StrategyOptions, TensorSnapshot } from './strategy';
+import type { StrategyOptions, StrategyState, TensorSnapshot } from './strategy';
 
 /**
  * Pieces every gradient strategy needs the same way: batches to tensors, labels to units,
@@ -119,3 +119,26 @@ function restoreAdamBetaPowers(optimizer: tf.Optimizer): void {
   });
 }
 
+
+/** Refuses another strategy's state, or a layout this code cannot read, with a clear error. */
+export function checkStateHeader(state: StrategyState, name: string, format: number): void {
+  if (state.strategy !== name) throw new StrategyError(`state is of strategy "${state.strategy}", not "${name}"`);
+  if (state.format !== format) throw new StrategyError(`state format ${state.format} is not supported (expected ${format})`);
+}
+
+/**
+ * Index of the candidate with the highest score (the first on ties), -1 for none: which head or
+ * column answers a task-agnostic prediction.
+ */
+export function argmaxBy<T>(candidates: readonly T[], score: (candidate: T, index: number) => number): number {
+  let best = -1;
+  let bestScore = -Infinity;
+  candidates.forEach((c, i) => {
+    const v = score(c, i);
+    if (v > bestScore) {
+      bestScore = v;
+      best = i;
+    }
+  });
+  return best;
+}

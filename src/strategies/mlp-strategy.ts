@@ -4,7 +4,7 @@ import type { Prediction, TaskInfo } from '../core/types';
 import { assignSnapshot, MultiHeadMlp, type Head } from '../models/mlp';
 import type { Regularizer } from './regularizer';
 import type { Rehearsal, RehearsalContext, ReplayBatch } from './rehearsal';
-import { assignUnits, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { argmaxBy, assignUnits, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import type { LabelledBatch, PredictAndTrainOptions, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
 
 /** Key of the one head shared by every task in the domain- and class-incremental scenarios. */
@@ -209,8 +209,7 @@ export class MlpStrategy implements Strategy {
 
   async importState(state: StrategyState): Promise<void> {
     this.assertLive();
-    if (state.strategy !== this.name) throw new StrategyError(`state is of strategy "${state.strategy}", not "${this.name}"`);
-    if (state.format !== STATE_FORMAT) throw new StrategyError(`state format ${state.format} is not supported (expected ${STATE_FORMAT})`);
+    checkStateHeader(state, this.name, STATE_FORMAT);
     const meta = state.meta as {
       model: ReturnType<MultiHeadMlp['exportState']>['meta'];
       regularizer: Record<string, unknown>;
@@ -378,17 +377,9 @@ export class MlpStrategy implements Strategy {
     }
     const several = usable.length > 1;
     return xs.map((_, i) => {
-      let best: Prediction | undefined;
-      let bestConfidence = -1;
-      usable.forEach((head, h) => {
-        const p = (perHead[h] as number[][])[i] as number[];
-        const confidence = Math.max(...p);
-        if (confidence > bestConfidence) {
-          bestConfidence = confidence;
-          best = toPrediction(head.labels, p, several ? head.key : undefined);
-        }
-      });
-      return best as Prediction;
+      const best = argmaxBy(perHead, (rows) => Math.max(...(rows[i] as number[])));
+      const head = usable[best] as Head;
+      return toPrediction(head.labels, (perHead[best] as number[][])[i] as number[], several ? head.key : undefined);
     });
   }
 

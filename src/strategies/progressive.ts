@@ -3,7 +3,7 @@ import { StrategyError } from '../core/errors';
 import { TASK_AGNOSTIC, type Prediction, type TaskInfo } from '../core/types';
 import { ProgressiveColumns, type AdapterKind, type Column, type ColumnsShape, type LateralInputs } from '../models/progressive-columns';
 import { assignSnapshot } from '../models/mlp';
-import { assignUnits, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { argmaxBy, assignUnits, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import { readParams } from './params';
 import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
 
@@ -124,15 +124,7 @@ export class ProgressiveStrategy implements Strategy {
     if (usable.length === 0) return unanswered(xs);
     const perColumn = this.probabilities(xs, usable);
     return xs.map((_, i) => {
-      let best = 0;
-      let bestScore = -Infinity;
-      perColumn.forEach((rows, c) => {
-        const score = certainty(rows[i] as number[], this.taskInference);
-        if (score > bestScore) {
-          bestScore = score;
-          best = c;
-        }
-      });
+      const best = argmaxBy(perColumn, (rows) => certainty(rows[i] as number[], this.taskInference));
       const column = usable[best] as Column;
       return toPrediction(column.labels, (perColumn[best] as number[][])[i] as number[], column.task);
     });
@@ -183,8 +175,7 @@ export class ProgressiveStrategy implements Strategy {
 
   async importState(state: StrategyState): Promise<void> {
     this.assertLive();
-    if (state.strategy !== this.name) throw new StrategyError(`state is of strategy "${state.strategy}", not "${this.name}"`);
-    if (state.format !== STATE_FORMAT) throw new StrategyError(`state format ${state.format} is not supported (expected ${STATE_FORMAT})`);
+    checkStateHeader(state, this.name, STATE_FORMAT);
     const meta = state.meta as {
       shape: ColumnsShape;
       model: ReturnType<ProgressiveColumns['exportState']>['meta'];

@@ -46,7 +46,7 @@ export interface LabelledBatch {
 /**
  * One strategy-specific number for Prometheus (DEN's units added per layer, DGR's generator loss,
  * a replay buffer's fill...). Published as gauge `lifelong_strategy_<name>` with the given labels;
- * the engine reads diagnostics after every step and at every task end.
+ * the engine reads diagnostics every few steps (with the layer weights) and at every task end.
  */
 export interface StrategyDiagnostic {
   /** snake_case, unique per strategy, e.g. "den_units" or "generator_loss". */

@@ -1,5 +1,5 @@
 import type { Prediction, TaskInfo } from '../../src/core/types';
-import type { LabelledBatch, Strategy, StrategyState, TrainResult } from '../../src/strategies/strategy';
+import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyState, TrainResult } from '../../src/strategies/strategy';
 
 /**
  * A strategy without tensors that records every call: it "predicts" the label it saw most
@@ -31,6 +31,10 @@ export class FakeStrategy implements Strategy {
   }
   parameterCount(): number {
     return 42;
+  }
+  /** How many samples it has memorised: a number that changes as it learns. */
+  diagnostics(): StrategyDiagnostic[] {
+    return [{ name: 'fake_memory', help: 'Samples remembered.', value: this.memory.size }];
   }
   layerWeights(): Map<string, Float32Array> {
     return new Map([['layer', Float32Array.from([this.memory.size])]]);

@@ -1,6 +1,6 @@
+import { freePort } from './ports';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 
 /**
@@ -56,17 +56,6 @@ export function brokerScript(): BrokerScript {
   return require(brokerScriptPath()) as BrokerScript;
 }
 
-/** A port free right now (the kernel picks it); the broker binds it a moment later. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const port = (probe.address() as net.AddressInfo).port;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 let ownBroker: Promise<BrokerState> | undefined;
 let ownBrokerState: BrokerState | undefined;

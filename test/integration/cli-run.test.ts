@@ -1,22 +1,12 @@
+import { freePort } from '../helpers/ports';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { main } from '../../src/cli/main';
 
 const REPO = path.resolve(__dirname, '../../..');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** A small copy of a shipped pipeline: same keys, fewer samples. */
 function shrink(file: string, dir: string, samplesPerTask: number, tasks: number): string {

@@ -8,11 +8,11 @@ import { type Consumer, type KafkaMessage, Kafka, logLevel, Partitioners } from 
 import {
   brokerScript,
   brokerScriptPath,
-  freePort,
   kafkaBrokers,
   ownKafkaBroker,
   uniqueTopicPrefix,
 } from '../helpers/kafka';
+import { freePort } from '../helpers/ports';
 
 /**
  * A real Kafka 4.x broker (scripts/kafka-broker.js, or KAFKA_BROKERS) driven by kafkajs 2.2.4 the way

@@ -11,7 +11,8 @@ import type { RunReport } from '../../src/engine/report';
 import { MetricsServer } from '../../src/metrics/http-server';
 import { LifelongMetrics } from '../../src/metrics/prometheus';
 import { controlMessage, encodeBinary, encodeJson, HEADER_REASON } from '../../src/sources/kafka-message';
-import { freePort, kafkaBrokers, uniqueTopicPrefix } from '../helpers/kafka';
+import { kafkaBrokers, uniqueTopicPrefix } from '../helpers/kafka';
+import { freePort } from '../helpers/ports';
 
 /**
  * The daemon against a real Kafka broker (test/helpers/kafka.ts starts one): topics are tasks,

@@ -10,7 +10,8 @@ import { controlMessage, encodeBinary, encodeJson, HEADER_DETAIL, HEADER_REASON,
 import { isKafkaMessageRef, KafkaSource, type KafkaSourceOptions } from '../../src/sources/kafka-source';
 import type { SourceContext } from '../../src/sources/source';
 import { FakeStrategy } from '../helpers/fake-strategy';
-import { freePort, kafkaBrokers, uniqueTopicPrefix } from '../helpers/kafka';
+import { kafkaBrokers, uniqueTopicPrefix } from '../helpers/kafka';
+import { freePort } from '../helpers/ports';
 
 /**
  * KafkaSource and KafkaPredictionSink against a real broker (test/helpers/kafka.ts). Timings are

@@ -1,7 +1,7 @@
+import { freePort } from '../helpers/ports';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LifelongMetrics } from '../../src/metrics/prometheus';
@@ -27,17 +27,6 @@ function findPrometheus(): string | undefined {
   return undefined;
 }
 
-/** A port free right now (the kernel picks it); Prometheus binds it a moment later. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const port = (probe.address() as net.AddressInfo).port;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

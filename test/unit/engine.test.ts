@@ -195,4 +195,15 @@ describe('runEngine (the pipeline over a fake strategy)', () => {
     assert.ok(!events.some((e) => e.kind === 'task-outcome'));
     assert.equal(returned, 1, 'the source was told to stop');
   });
+
+  it("attaches the strategy's diagnostics every few steps, with the layer weights, and at each task end", async () => {
+    const items = Array.from({ length: 8 }, (_, i) => sample('a', i, 'y'));
+    const source = new ArraySource(items);
+    const events = await lastValueFrom(runEngine({ source, strategy: new FakeStrategy(), batchSize: 2, probeSize: 5, holdoutEvery: 100, weightsEverySteps: 2 }).pipe(toArray()));
+    const steps = events.filter((e): e is StepOutcome => e.kind === 'step-outcome');
+    assert.deepEqual(steps.map((s) => s.diagnostics?.[0]?.value), [undefined, 4, undefined, 8]);
+    assert.ok(steps.every((s) => (s.diagnostics === undefined) === (s.layerWeights === undefined)));
+    const outcome = events.find((e): e is TaskOutcome => e.kind === 'task-outcome');
+    assert.equal(outcome?.diagnostics?.[0]?.value, 8);
+  });
 });
