@@ -354,7 +354,7 @@ export function controlMessage(task?: TaskName): EncodedMessage {
  * message can be fixed and replayed) plus the reason, detail and source position, which replace
  * any the original carried (a dead letter sent back through is judged afresh).
  */
-export function deadLetterHeaders(original: MessageHeaders | undefined, reason: InvalidReason, detail: string, source: MessageSource): Record<string, Buffer | string | (Buffer | string)[]> {
+export function deadLetterHeaders(original: MessageHeaders | undefined, reason: string, detail: string, source: MessageSource): Record<string, Buffer | string | (Buffer | string)[]> {
   const headers: Record<string, Buffer | string | (Buffer | string)[]> = {};
   for (const [name, value] of Object.entries(original ?? {})) if (value !== undefined) headers[name] = value;
   headers[HEADER_REASON] = reason;

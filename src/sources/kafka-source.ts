@@ -588,7 +588,7 @@ export class KafkaSource implements Source {
     switch (decoded.kind) {
       case 'sample': {
         if (isRequest && decoded.sample.y !== undefined) {
-          await this.deadLetter(item, TASK_AGNOSTIC, 'labelled-request', `a prediction request on ${topic} carries no label: send labelled samples to a task topic`);
+          await this.deadLetter(item, TASK_AGNOSTIC, 'labelled-request', `a message on the request topic ${topic} carries a label, but requests are unlabelled: send labelled samples to a task topic`);
           return undefined;
         }
         const ref: KafkaMessageRef = { topic, partition, offset: message.offset, key: message.key };
@@ -623,7 +623,7 @@ export class KafkaSource implements Source {
       key: message.key,
       value,
       // The codec's reasons plus 'labelled-request', which only the source can tell.
-      headers: deadLetterHeaders(message.headers, reason as InvalidReason, why, { topic, partition, offset: message.offset }),
+      headers: deadLetterHeaders(message.headers, reason, why, { topic, partition, offset: message.offset }),
     });
     try {
       await this.connection.ensureTopic(this.deadLetterTopic);
