@@ -272,10 +272,13 @@ describe('the daemon on Kafka (real broker)', function () {
 
   it('graceful SIGTERM commits what was processed: a restart with the same group trains no committed sample again', async () => {
     const prefix = uniqueTopicPrefix('daemon-restart');
-    const [produced] = await produce(brokers, prefix, 1, 400, 0, false);
+    const [produced] = await produce(brokers, prefix, 1, 1000, 0, false);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifelong-kafka-'));
     const pipelineFile = path.join(dir, 'pipeline.json');
-    const pipeline = pipelineFor(kafkaSource(brokers, prefix), 'restart');
+    const base = pipelineFor(kafkaSource(brokers, prefix), 'restart');
+    // Slow on purpose (a wider layer, many steps per batch): SIGTERM must land mid-stream even on
+    // a fast, idle machine, so that the first run stops with messages still unprocessed.
+    const pipeline: PipelineConfig = { ...base, model: { ...base.model, hiddenLayers: [256] }, training: { ...base.training, stepsPerBatch: 20 } };
     fs.writeFileSync(pipelineFile, JSON.stringify(pipeline));
 
     /** The real CLI in a child process, stopped by SIGTERM once `ready` holds; its last scrape before that. */
