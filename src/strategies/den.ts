@@ -21,7 +21,7 @@ import {
   type UnitTimes,
 } from '../models/den-network';
 import { fromSnapshot, snapshot } from '../models/mlp';
-import { argmaxBy, assignUnits, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { argmaxBy, assignUnits, readMatrices, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import { SHARED_HEAD } from './mlp-strategy';
 import { readParams, type ParamValues } from './params';
 import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
@@ -602,22 +602,9 @@ export class DenStrategy implements Strategy {
 
   /** Softmax over each head's known labels, computed with the units of the given stage; per head, then per sample. */
   private probabilities(xs: readonly Float32Array[], asks: readonly { head: DenHead; stage: number }[]): number[][][] {
-    const x = toMatrix(xs, this.options.inputSize);
-    let probs: tf.Tensor2D[];
-    try {
-      probs = asks.map(({ head, stage }) =>
-        tf.tidy(() => {
-          const masks = this.network.unitMasks(stage);
-          return tf.softmax(this.network.forward(x, head, masks));
-        }),
-      );
-    } finally {
-      x.dispose();
-    }
-    // Read outside tidy: tidy would walk every number of a returned array.
-    const rows = probs.map((p) => p.arraySync() as number[][]);
-    tf.dispose(probs);
-    return rows;
+    return readMatrices(xs, this.options.inputSize, (x) =>
+      asks.map(({ head, stage }) => tf.softmax(this.network.forward(x, head, this.network.unitMasks(stage)))),
+    );
   }
 
   private assertLive(): void {

@@ -26,6 +26,26 @@ export function toMatrix(xs: readonly Float32Array[], inputSize: number): tf.Ten
   return tf.tensor2d(flat, [xs.length, inputSize]);
 }
 
+/**
+ * Runs `compute` on the inputs as one matrix, inside tidy, and reads each matrix it returns as rows.
+ * The reads happen outside tidy (tidy would walk every number of a returned array) and every
+ * tensor is freed: the one way predictions leave the tensor world.
+ */
+export function readMatrices(xs: readonly Float32Array[], inputSize: number, compute: (x: tf.Tensor2D) => tf.Tensor2D[]): number[][][] {
+  const x = toMatrix(xs, inputSize);
+  let out: tf.Tensor2D[];
+  try {
+    out = tf.tidy(() => compute(x));
+  } finally {
+    x.dispose();
+  }
+  try {
+    return out.map((t) => t.arraySync() as number[][]);
+  } finally {
+    tf.dispose(out);
+  }
+}
+
 /** A batch's labels as output units of `labels` (new labels are added). */
 export interface AssignedUnits {
   /** Indexes in the batch of the samples that got a unit. */

@@ -4,7 +4,7 @@ import type { Prediction, TaskInfo } from '../core/types';
 import { assignSnapshot, MultiHeadMlp, type Head } from '../models/mlp';
 import type { Regularizer } from './regularizer';
 import type { Rehearsal, RehearsalContext, ReplayBatch } from './rehearsal';
-import { argmaxBy, assignUnits, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { argmaxBy, assignUnits, readMatrices, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import type { LabelledBatch, PredictAndTrainOptions, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
 
 /** Key of the one head shared by every task in the domain- and class-incremental scenarios. */
@@ -359,22 +359,12 @@ export class MlpStrategy implements Strategy {
   private predictWith(heads: readonly Head[], xs: readonly Float32Array[], known?: number): Prediction[] {
     const usable = heads.filter((h) => h.labels.size > 0);
     if (usable.length === 0 || known === 0) return unanswered(xs);
-    const x = toMatrix(xs, this.options.inputSize);
-    let perHead: number[][][];
-    try {
-      perHead = usable.map((head) => {
-        const probs = tf.tidy(() => {
-          const { logits } = this.model.forward(x, head);
-          return tf.softmax(known === undefined ? logits : tf.slice(logits, [0, 0], [-1, known]));
-        });
-        // Read outside tidy: tidy would walk every number of a returned array.
-        const rows = probs.arraySync() as number[][];
-        probs.dispose();
-        return rows;
-      });
-    } finally {
-      x.dispose();
-    }
+    const perHead = readMatrices(xs, this.options.inputSize, (x) =>
+      usable.map((head) => {
+        const { logits } = this.model.forward(x, head);
+        return tf.softmax(known === undefined ? logits : tf.slice(logits, [0, 0], [-1, known]));
+      }),
+    );
     const several = usable.length > 1;
     return xs.map((_, i) => {
       const best = argmaxBy(perHead, (rows) => Math.max(...(rows[i] as number[])));

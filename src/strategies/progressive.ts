@@ -3,7 +3,7 @@ import { StrategyError } from '../core/errors';
 import { TASK_AGNOSTIC, type Prediction, type TaskInfo } from '../core/types';
 import { ProgressiveColumns, type AdapterKind, type Column, type ColumnsShape, type LateralInputs } from '../models/progressive-columns';
 import { assignSnapshot } from '../models/mlp';
-import { argmaxBy, assignUnits, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { argmaxBy, assignUnits, readMatrices, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import { readParams } from './params';
 import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
 
@@ -223,20 +223,10 @@ export class ProgressiveStrategy implements Strategy {
 
   /** Softmax over each column's known labels, per column then per sample; one pass through the columns needed. */
   private probabilities(xs: readonly Float32Array[], columns: readonly Column[]): number[][][] {
-    const x = toMatrix(xs, this.options.inputSize);
-    let probs: tf.Tensor2D[];
-    try {
-      probs = tf.tidy(() => {
-        const passes = this.columns.forward(x, Math.max(...columns.map((c) => c.index)));
-        return columns.map((c) => tf.softmax((passes[c.index] as { logits: tf.Tensor2D }).logits));
-      });
-    } finally {
-      x.dispose();
-    }
-    // Read outside tidy: tidy would walk every number of a returned array.
-    const rows = probs.map((p) => p.arraySync() as number[][]);
-    tf.dispose(probs);
-    return rows;
+    return readMatrices(xs, this.options.inputSize, (x) => {
+      const passes = this.columns.forward(x, Math.max(...columns.map((c) => c.index)));
+      return columns.map((c) => tf.softmax((passes[c.index] as { logits: tf.Tensor2D }).logits));
+    });
   }
 
   private assertLive(): void {

@@ -12,6 +12,7 @@ import { MetricsServer } from '../../src/metrics/http-server';
 import { LifelongMetrics } from '../../src/metrics/prometheus';
 import { controlMessage, encodeBinary, encodeJson, HEADER_REASON } from '../../src/sources/kafka-message';
 import { kafkaBrokers, uniqueTopicPrefix } from '../helpers/kafka';
+import { parseExposition, type Series } from '../helpers/exposition';
 import { freePort } from '../helpers/ports';
 
 /**
@@ -22,23 +23,7 @@ import { freePort } from '../helpers/ports';
 
 const MAIN = path.resolve(__dirname, '../../src/cli/main.js');
 
-interface Series {
-  readonly name: string;
-  readonly labels: Record<string, string>;
-  readonly value: number;
-}
 
-function parseMetrics(text: string): Series[] {
-  const out: Series[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1] as string] = l[2] as string;
-    out.push({ name: m[1] as string, labels, value: Number(m[3]) });
-  }
-  return out;
-}
 
 function sum(series: readonly Series[], name: string, labels: Record<string, string> = {}): number {
   return series.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
@@ -47,7 +32,7 @@ function sum(series: readonly Series[], name: string, labels: Record<string, str
 async function scrape(port: number): Promise<Series[]> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
   assert.equal(res.status, 200);
-  return parseMetrics(await res.text());
+  return parseExposition(await res.text());
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {

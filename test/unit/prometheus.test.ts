@@ -5,28 +5,9 @@ import { MetricsServer } from '../../src/metrics/http-server';
 import { AccuracyMatrix } from '../../src/metrics/continual';
 import { DriftTracker } from '../../src/metrics/drift';
 import { LifelongError } from '../../src/core/errors';
+import { parseExposition, type Series } from '../helpers/exposition';
 
-interface Series {
-  readonly name: string;
-  readonly labels: Record<string, string>;
-  readonly value: number;
-}
 
-/** Parses the sample lines of a text exposition (enough for prom-client's output). */
-function parse(text: string): Series[] {
-  const series: Series[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    assert.ok(m, `unparsable exposition line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-      labels[l[1] as string] = l[2] as string;
-    }
-    series.push({ name: m[1] as string, labels, value: Number(m[3]) });
-  }
-  return series;
-}
 
 function values(all: Series[], name: string, labels: Record<string, string> = {}): number[] {
   return all
@@ -65,8 +46,8 @@ describe('LifelongMetrics', () => {
     const b = new LifelongMetrics();
     a.countSamples('digits-0-1', 'trained', 5);
     b.countSamples('digits-0-1', 'trained', 2);
-    const sa = parse(await a.metrics());
-    const sb = parse(await b.metrics());
+    const sa = parseExposition(await a.metrics());
+    const sb = parseExposition(await b.metrics());
     assert.equal(value(sa, 'lifelong_samples_total', { task: 'digits-0-1', kind: 'trained' }), 5);
     assert.equal(value(sb, 'lifelong_samples_total', { task: 'digits-0-1', kind: 'trained' }), 2);
     for (const s of [sa, sb]) {
@@ -83,7 +64,7 @@ describe('LifelongMetrics', () => {
     m.countSamples('t', 'held-out', 2);
     m.countSamples('t', 'evaluated', 0);
     m.countSamples(undefined, 'rejected');
-    const s = parse(await m.metrics());
+    const s = parseExposition(await m.metrics());
     assert.equal(value(s, 'lifelong_samples_total', { task: 't', kind: 'trained' }), 4);
     assert.equal(value(s, 'lifelong_samples_total', { task: 't', kind: 'held-out' }), 2);
     assert.equal(value(s, 'lifelong_samples_total', { task: 't', kind: 'evaluated' }), 0);
@@ -95,7 +76,7 @@ describe('LifelongMetrics', () => {
 
   it('publishes the accuracy matrix and the metrics derived from it', async () => {
     const m = new LifelongMetrics({ defaultMetrics: false });
-    const before = parse(await m.metrics());
+    const before = parseExposition(await m.metrics());
     for (const name of ['average_accuracy', 'backward_transfer', 'forward_transfer', 'average_forgetting']) {
       assert.deepEqual(values(before, `lifelong_${name}_ratio`), [], `${name} absent while unknown`);
     }
@@ -105,7 +86,7 @@ describe('LifelongMetrics', () => {
     matrix.setBaseline(2, 0.2);
     matrix.setRow(0, [0.9, 0.1, null]);
     m.setAccuracyMatrix(names, matrix);
-    let s = parse(await m.metrics());
+    let s = parseExposition(await m.metrics());
     assert.equal(value(s, 'lifelong_average_accuracy_ratio'), 0.9);
     assert.deepEqual(values(s, 'lifelong_backward_transfer_ratio'), [], 'BWT unknown after one task');
     assert.equal(values(s, 'lifelong_accuracy_matrix_ratio').length, 2, 'null entry not exported');
@@ -113,7 +94,7 @@ describe('LifelongMetrics', () => {
     matrix.setRow(1, [0.95, 0.8, 0.3]);
     matrix.setRow(2, [0.6, 0.6, 0.9]);
     m.setAccuracyMatrix(names, matrix);
-    s = parse(await m.metrics());
+    s = parseExposition(await m.metrics());
     assert.equal(values(s, 'lifelong_accuracy_matrix_ratio').length, 8);
     assert.equal(value(s, 'lifelong_accuracy_matrix_ratio', { learned_task: 't1', evaluated_task: 't0' }), 0.95);
     assert.equal(value(s, 'lifelong_accuracy_matrix_ratio', { learned_task: 't2', evaluated_task: 't2' }), 0.9);
@@ -128,7 +109,7 @@ describe('LifelongMetrics', () => {
     assert.deepEqual(values(s, 'lifelong_forgetting_ratio', { task: 't2' }), []);
 
     assert.throws(() => m.setAccuracyMatrix(['t0', 't1'], matrix), /task index 2/);
-    s = parse(await m.metrics());
+    s = parseExposition(await m.metrics());
     assert.equal(values(s, 'lifelong_accuracy_matrix_ratio').length, 8, 'a refused update changes nothing');
   });
 
@@ -149,7 +130,7 @@ describe('LifelongMetrics', () => {
     m.observeTrainingStep(0.003);
     m.observeTrainingStep(20);
     assert.throws(() => m.observeTrainingStep(-1), LifelongError);
-    const s = parse(await m.metrics());
+    const s = parseExposition(await m.metrics());
     assert.equal(value(s, 'lifelong_semantic_drift', { layer: 'dense_1', since_task: 'first' }), 5);
     assert.equal(value(s, 'lifelong_semantic_drift_relative', { layer: 'dense_1', since_task: 'first' }), 1);
     assert.deepEqual(values(s, 'lifelong_semantic_drift', { layer: 'head' }), [], 'grown layer not exported');
@@ -172,7 +153,7 @@ describe('LifelongMetrics', () => {
 
     // A new drift result replaces the old one; without names since_task is the index.
     m.setDrift([{ layer: 'dense_2', sinceTask: 3, l2: 0.5, relative: null }]);
-    const s2 = parse(await m.metrics());
+    const s2 = parseExposition(await m.metrics());
     assert.deepEqual(values(s2, 'lifelong_semantic_drift', { layer: 'dense_1' }), []);
     assert.equal(value(s2, 'lifelong_semantic_drift', { layer: 'dense_2', since_task: '3' }), 0.5);
   });
@@ -190,7 +171,7 @@ describe('LifelongMetrics', () => {
     m.setStrategyDiagnostics([
       { name: 'den_units', help: 'Units per layer.', labels: { layer: 'hidden-1', unexpected: 'x' }, value: 120 },
     ]);
-    const s = parse(await m.metrics());
+    const s = parseExposition(await m.metrics());
     assert.equal(value(s, 'lifelong_parameters_after_task', { task: 'first' }), 100);
     assert.equal(value(s, 'lifelong_parameters_after_task', { task: 'second' }), 250);
     assert.equal(value(s, 'lifelong_strategy_den_units', { layer: 'hidden-1' }), 120);
@@ -241,7 +222,7 @@ describe('MetricsServer', () => {
     const scrape = await get(`${base}/metrics`);
     assert.equal(scrape.status, 200);
     assert.equal(scrape.headers['content-type'], metrics.contentType);
-    assert.equal(value(parse(scrape.body), 'lifelong_samples_total', { task: 'digits-0-1', kind: 'predicted' }), 7);
+    assert.equal(value(parseExposition(scrape.body), 'lifelong_samples_total', { task: 'digits-0-1', kind: 'predicted' }), 7);
 
     const ok = await get(`${base}/healthz`);
     assert.equal(ok.status, 200);
