@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { LifelongError } from '../core/errors';
+import { benchCommand } from './bench-command';
 import { produceCommand } from './produce';
 import type { BackendName } from '../backend/backend';
 import { replayGridCommand } from './replay-grid';
@@ -16,6 +17,11 @@ Usage:
                [--unlabelled-fraction F] [--format json|binary] [--scenario SCENARIO] [--seed S]
                [--no-end-marker]
   lifelong replay-grid --checkpoint FILE --out FILE.png [--per-class N] [--seed S] [--backend NAME]
+  lifelong bench --suite three-scenarios-split-mnist|three-scenarios-permuted-mnist|online|seed-figure
+               [--repeats N] [--report FILE] [--out DIR] [--iterations N] [--strategies LIST]
+               [--scenarios task,domain,class] [--resume] [--docs FILE] [--backend NAME]
+  lifelong bench --compare DIR [--docs FILE]
+  lifelong bench --render FILE[,FILE...] [--out DIR] [--docs FILE]
   lifelong help
 
 run       learns the pipeline's task stream; on a finite source exits 0 when the stream ends; on
@@ -37,6 +43,18 @@ produce   streams a built-in dataset into Kafka, one topic per task (PREFIX + ta
           --format json|binary     JSON {x, y, id} (default) or float32 little-endian, label in headers
           --scenario S             label as in this scenario (default class-incremental: the digit)
           --no-end-marker          no control message after each task
+
+bench     runs a benchmark suite through the engine (docs/BENCHMARKS.md): the protocol of van de Ven
+          & Tolias 2019, which revisits a task's images within the task (bench mode only; the
+          daemon stays single-pass). Writes DIR/SUITE.json (after every run), SUITE.md and SVG plots.
+          --repeats N      seeds 1..N (default 1); tables give mean ± std over seeds
+          --out DIR        where the report, table and plots go (default bench-results)
+          --iterations N   iterations per task instead of the protocol's (a quicker, lesser run)
+          --strategies L   only these rows (finetune,l2,ewc,online-ewc,progressive,den,dgr,dgr+distill,replay,joint)
+          --resume         keep the runs already in the report and do the rest
+          --docs FILE      also replace the suite's marked section of FILE (docs/BENCHMARKS.md)
+          --compare DIR    reports of several implementations (ours, bench/peers/) side by side
+          --render FILES   redraw table and plots from reports (several: merged)
 `;
 
 /** The CLI. Returns the process exit code; never calls process.exit (so tests can call it). */
@@ -75,6 +93,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       case 'produce':
         return await produceCommand(rest);
+      case 'bench':
+        return await benchCommand(rest);
       case 'replay-grid': {
         const { values } = parseArgs({
           args: [...rest],

@@ -3,7 +3,7 @@ import { OFFLINE_STRATEGIES, type PipelineConfig } from '../config/pipeline-conf
 import { silentLogger, type Logger } from '../core/log';
 import type { LifelongMetrics } from '../metrics/prometheus';
 import type { EngineEvent } from '../pipeline/events';
-import { createSource } from '../sources/create-source';
+import { createSource, type CreatedSource } from '../sources/create-source';
 import { publishMetrics, recordRun } from '../sinks/prometheus-sink';
 import { RunRecorder } from '../sinks/run-recorder';
 import { builtinStrategies, loadStrategyModule, type StrategyRegistry } from '../strategies/registry';
@@ -31,6 +31,8 @@ export interface RunPipelineOptions {
   readonly signal?: AbortSignal;
   /** Write the strategy's complete state here when the run ends (engine/checkpoint.ts). */
   readonly checkpoint?: string;
+  /** A source built by the caller instead of the pipeline's (the bench's revisiting streams). */
+  readonly source?: CreatedSource;
 }
 
 /** Builds the pipeline's strategy: a built-in by name, or the factory of the user's module. */
@@ -48,7 +50,7 @@ export function createStrategy(pipeline: PipelineConfig, options: StrategyOption
 export async function runPipeline(options: RunPipelineOptions): Promise<RunReport> {
   const { pipeline } = options;
   const log = options.log ?? silentLogger;
-  const { source, outputUnits, sink } = createSource(pipeline.source, pipeline.scenario, pipeline.seed, log);
+  const { source, outputUnits, sink } = options.source ?? createSource(pipeline.source, pipeline.scenario, pipeline.seed, log);
   const units = pipeline.model.outputUnits > 0 ? pipeline.model.outputUnits : outputUnits;
   if (units < 1) throw new ConfigError(`model.outputUnits must be set for source type ${pipeline.source.type}`, undefined, 'model.outputUnits');
   const name = options.strategyOverride?.name ?? pipeline.strategy.name;

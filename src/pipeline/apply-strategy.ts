@@ -74,6 +74,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
           const batch = {
             xs: trainIdx.map((i) => (event.samples[i] as SampleEvent).sample.x),
             ys: trainIdx.map((i) => (event.samples[i] as SampleEvent).sample.y as string),
+            ids: trainIdx.map((i) => (event.samples[i] as SampleEvent).sample.id),
           };
           const t0 = now();
           let result;

@@ -17,7 +17,8 @@ export interface EmbeddedSourceOptions {
   readonly mnistDir?: string;
 }
 
-function sampleOf(task: TaskDefinition, split: MnistSplit, splitName: 'train' | 'test', index: number): Sample {
+/** Training or test image `index` of the split, transformed and labelled as the task's sample. */
+export function sampleOf(task: TaskDefinition, split: MnistSplit, splitName: 'train' | 'test', index: number): Sample {
   const raw = mnistRawPixels(split, index);
   return {
     task: task.name,
@@ -107,7 +108,8 @@ export class EmbeddedSource implements Source {
     this.probes.clear();
   }
 
-  private mnist(): MnistData {
+  /** The MNIST images behind the stream (loaded once per directory). */
+  mnist(): MnistData {
     return loadMnist(this.mnistDir);
   }
 }

@@ -13,7 +13,7 @@ import {
   type RegularizerState,
   type TrainingContext,
 } from './regularizer';
-import { StreamingFisher } from './streaming-fisher';
+import { readFisherCounters, StreamingFisher } from './streaming-fisher';
 import type { FisherLabels } from './fisher';
 import type { Strategy, StrategyOptions } from './strategy';
 
@@ -23,6 +23,8 @@ export const FISHER_PARAMS = {
   fisherLabels: { type: 'enum', default: 'predicted', values: ['predicted', 'sampled', 'true'] },
   /** Moving-average decay per batch of the streamed Fisher; 1 = plain mean over the task. */
   fisherDecay: { type: 'number', default: 0.99, min: 0, max: 1, exclusiveMin: true },
+  /** Measure the Fisher on the first batch of a task and every n-th after it (1 = every batch; each costs about one more forward/backward). */
+  fisherEvery: { type: 'integer', default: 1, min: 1 },
 } as const;
 
 export const EWC_PARAMS = {
@@ -49,10 +51,11 @@ class EwcRegularizer implements Regularizer {
   constructor(
     private readonly lambda: number,
     fisherDecay: number,
+    fisherEvery: number,
     fisherLabels: FisherLabels,
     seed: number,
   ) {
-    this.fisher = new StreamingFisher(fisherDecay, fisherLabels, seed);
+    this.fisher = new StreamingFisher(fisherDecay, fisherLabels, seed, fisherEvery);
   }
 
   penalty({ model }: TrainingContext): tf.Scalar | undefined {
@@ -78,8 +81,8 @@ class EwcRegularizer implements Regularizer {
       exportParameters(`ewc.${k}.anchor`, c.anchor, tensors);
     });
     // The Fisher of the task in progress is part of the state too (a checkpoint mid-task).
-    const runningBatches = this.fisher.exportTo('ewc.running', tensors);
-    return { meta: { tasks: this.consolidated.map((c) => c.task), runningBatches }, tensors };
+    const running = this.fisher.exportTo('ewc.running', tensors);
+    return { meta: { tasks: this.consolidated.map((c) => c.task), runningBatches: running.batches, runningOffered: running.offered }, tensors };
   }
 
   importState(state: RegularizerState): void {
@@ -90,7 +93,7 @@ class EwcRegularizer implements Regularizer {
       const anchor = importParameters(`ewc.${k}.anchor`, state.tensors);
       if (fisher && anchor) this.consolidated.push({ task, fisher, anchor });
     });
-    this.fisher.importFrom('ewc.running', state.tensors, Number(state.meta.runningBatches ?? 0));
+    this.fisher.importFrom('ewc.running', state.tensors, readFisherCounters(state.meta));
   }
 
   dispose(): void {
@@ -104,5 +107,5 @@ class EwcRegularizer implements Regularizer {
 
 export function createEwc(options: StrategyOptions): Strategy {
   const p = readParams('ewc', options.params, EWC_PARAMS);
-  return new MlpStrategy('ewc', options, new EwcRegularizer(p.lambda, p.fisherDecay, p.fisherLabels as FisherLabels, options.seed + 1));
+  return new MlpStrategy('ewc', options, new EwcRegularizer(p.lambda, p.fisherDecay, p.fisherEvery, p.fisherLabels as FisherLabels, options.seed + 1));
 }

@@ -138,7 +138,7 @@ export class MlpStrategy implements Strategy {
         for (const p of parts) p.dispose();
       }
       this.regularizer.afterBatch?.({ ...context, x, units: y });
-      if (rehearsalContext) await this.rehearsal?.afterBatch?.({ ...rehearsalContext, x, units: y, labels: kept.map((i) => batch.ys[i] as string) });
+      if (rehearsalContext) await this.rehearsal?.afterBatch?.({ ...rehearsalContext, x, units: y, labels: kept.map((i) => batch.ys[i] as string), ...(batch.ids ? { ids: kept.map((i) => batch.ids?.[i]) } : {}) });
     } finally {
       x.dispose();
       y.dispose();

@@ -13,7 +13,7 @@ import {
   type RegularizerState,
   type TrainingContext,
 } from './regularizer';
-import { StreamingFisher } from './streaming-fisher';
+import { readFisherCounters, StreamingFisher } from './streaming-fisher';
 import { FISHER_PARAMS } from './ewc';
 import type { FisherLabels } from './fisher';
 import type { Strategy, StrategyOptions } from './strategy';
@@ -39,10 +39,11 @@ class OnlineEwcRegularizer implements Regularizer {
     private readonly lambda: number,
     private readonly gamma: number,
     fisherDecay: number,
+    fisherEvery: number,
     fisherLabels: FisherLabels,
     seed: number,
   ) {
-    this.fisher = new StreamingFisher(fisherDecay, fisherLabels, seed);
+    this.fisher = new StreamingFisher(fisherDecay, fisherLabels, seed, fisherEvery);
   }
 
   penalty({ model }: TrainingContext): tf.Scalar | undefined {
@@ -78,15 +79,15 @@ class OnlineEwcRegularizer implements Regularizer {
     const tensors = {};
     exportParameters('online-ewc.fisher', this.fisherSum, tensors);
     exportParameters('online-ewc.anchor', this.anchor, tensors);
-    const runningBatches = this.fisher.exportTo('online-ewc.running', tensors);
-    return { meta: { runningBatches }, tensors };
+    const running = this.fisher.exportTo('online-ewc.running', tensors);
+    return { meta: { runningBatches: running.batches, runningOffered: running.offered }, tensors };
   }
 
   importState(state: RegularizerState): void {
     this.dispose();
     this.fisherSum = importParameters('online-ewc.fisher', state.tensors);
     this.anchor = importParameters('online-ewc.anchor', state.tensors);
-    this.fisher.importFrom('online-ewc.running', state.tensors, Number(state.meta.runningBatches ?? 0));
+    this.fisher.importFrom('online-ewc.running', state.tensors, readFisherCounters(state.meta));
   }
 
   dispose(): void {
@@ -100,5 +101,5 @@ class OnlineEwcRegularizer implements Regularizer {
 
 export function createOnlineEwc(options: StrategyOptions): Strategy {
   const p = readParams('online-ewc', options.params, ONLINE_EWC_PARAMS);
-  return new MlpStrategy('online-ewc', options, new OnlineEwcRegularizer(p.lambda, p.gamma, p.fisherDecay, p.fisherLabels as FisherLabels, options.seed + 1));
+  return new MlpStrategy('online-ewc', options, new OnlineEwcRegularizer(p.lambda, p.gamma, p.fisherDecay, p.fisherEvery, p.fisherLabels as FisherLabels, options.seed + 1));
 }

@@ -29,6 +29,8 @@ export interface RehearsalBatchContext extends RehearsalContext {
   readonly units: tf.Tensor1D;
   /** Each sample's label, in the order of x's rows. */
   readonly labels: readonly string[];
+  /** Each sample's id where the source gave one, in the order of x's rows. */
+  readonly ids?: readonly (string | undefined)[];
 }
 
 /** Replayed inputs for one head, with the target distribution over that head's active units. */

@@ -22,6 +22,8 @@ export interface StoredSample {
   readonly task: TaskName;
   readonly label: Label;
   readonly x: Float32Array;
+  /** The sample's id where the source gave one: a redelivered or revisited sample is stored once. */
+  readonly id?: string;
 }
 
 /** A class for quotas: a label within its task (task-incremental tasks may reuse label names). */
@@ -44,6 +46,8 @@ export class SampleBuffer {
   /** Item indices of each class, for class-balanced eviction. */
   private readonly byClass = new Map<string, number[]>();
   private readonly seenByClass = new Map<string, number>();
+  /** Ids of the stored samples: an id already held is not offered again. */
+  private readonly storedIds = new Set<string>();
   private offered = 0;
 
   constructor(
@@ -67,19 +71,25 @@ export class SampleBuffer {
     return this.items;
   }
 
-  /** Offers one sample; `read` gives its features and is called only when the sample is kept. */
-  offer(task: TaskName, label: Label, read: () => Float32Array, rng: Rng): void {
+  /**
+   * Offers one sample; `read` gives its features and is called only when the sample is kept.
+   * A sample whose id is already stored (Kafka redelivers at least once; the bench revisits a
+   * task's images) is ignored, so it neither takes a second slot nor counts as a new offer.
+   */
+  offer(task: TaskName, label: Label, read: () => Float32Array, rng: Rng, id?: string): void {
+    if (id !== undefined && this.storedIds.has(id)) return;
+    const keep = (): StoredSample => ({ task, label, x: read(), ...(id !== undefined ? { id } : {}) });
     this.offered += 1;
     const key = classKey(task, label);
     const seenOfClass = (this.seenByClass.get(key) ?? 0) + 1;
     this.seenByClass.set(key, seenOfClass);
     if (this.items.length < this.budget) {
-      this.place(this.items.length, { task, label, x: read() }, key);
+      this.place(this.items.length, keep(), key);
       return;
     }
     if (!this.classBalanced) {
       const j = rng.int(this.offered);
-      if (j < this.budget) this.place(j, { task, label, x: read() }, key);
+      if (j < this.budget) this.place(j, keep(), key);
       return;
     }
     const own = this.byClass.get(key) ?? [];
@@ -88,10 +98,10 @@ export class SampleBuffer {
     if (own.length < largest) {
       const candidates = [...this.byClass.values()].filter((indices) => indices.length === largest);
       const victims = candidates[rng.int(candidates.length)] as number[];
-      this.place(victims[rng.int(victims.length)] as number, { task, label, x: read() }, key);
+      this.place(victims[rng.int(victims.length)] as number, keep(), key);
     } else {
       const j = rng.int(seenOfClass);
-      if (j < own.length) this.place(own[j] as number, { task, label, x: read() }, key);
+      if (j < own.length) this.place(own[j] as number, keep(), key);
     }
   }
 
@@ -118,6 +128,7 @@ export class SampleBuffer {
         seenByClass: [...this.seenByClass],
         tasks: this.items.map((s) => s.task),
         labels: this.items.map((s) => s.label),
+        ids: this.items.map((s) => s.id ?? null),
       },
       tensors: { x: { shape: [this.items.length, inputSize], data } },
     };
@@ -135,9 +146,15 @@ export class SampleBuffer {
     if (!x || x.shape[0] !== tasks.length || x.shape[1] !== inputSize || labels.length !== tasks.length) {
       throw new StrategyError(`checkpoint replay buffer is inconsistent: ${tasks.length} samples, tensor [${x?.shape ?? 'missing'}], input size ${inputSize}`);
     }
+    const ids = (meta.ids as (string | null)[] | undefined) ?? []; // absent in checkpoints written before ids were kept
     this.items.length = 0;
     this.byClass.clear();
-    tasks.forEach((task, i) => this.place(i, { task, label: labels[i] as string, x: x.data.slice(i * inputSize, (i + 1) * inputSize) }, classKey(task, labels[i] as string)));
+    this.storedIds.clear();
+    tasks.forEach((task, i) => {
+      const id = ids[i];
+      const sample = { task, label: labels[i] as string, x: x.data.slice(i * inputSize, (i + 1) * inputSize), ...(typeof id === 'string' ? { id } : {}) };
+      this.place(i, sample, classKey(task, labels[i] as string));
+    });
     this.seenByClass.clear();
     for (const [key, n] of meta.seenByClass as [string, number][]) this.seenByClass.set(key, n);
     this.offered = meta.offered as number;
@@ -145,6 +162,8 @@ export class SampleBuffer {
 
   private place(index: number, sample: StoredSample, key: string): void {
     const old = this.items[index];
+    if (old?.id !== undefined) this.storedIds.delete(old.id);
+    if (sample.id !== undefined) this.storedIds.add(sample.id);
     if (old) {
       const indices = this.byClass.get(classKey(old.task, old.label)) as number[];
       const at = indices.indexOf(index);
@@ -219,7 +238,7 @@ export class ExactReplay implements Rehearsal {
     let rows: Float32Array | undefined; // downloaded once, and only if a sample is kept
     const n = this.inputSize;
     context.labels.forEach((label, i) => {
-      this.buffer.offer(context.task.name, label, () => (rows ??= context.x.dataSync() as Float32Array).slice(i * n, (i + 1) * n), rng);
+      this.buffer.offer(context.task.name, label, () => (rows ??= context.x.dataSync() as Float32Array).slice(i * n, (i + 1) * n), rng, context.ids?.[i]);
     });
   }
 

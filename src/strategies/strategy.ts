@@ -41,6 +41,8 @@ export interface StrategyOptions {
 export interface LabelledBatch {
   readonly xs: readonly Float32Array[];
   readonly ys: readonly Label[];
+  /** Sample ids where the source gives them; a redelivered or revisited sample keeps its id, so memories store it once. */
+  readonly ids?: readonly (string | undefined)[];
 }
 
 /**

@@ -14,21 +14,42 @@ import type { TensorSnapshot } from './strategy';
  * theta*; the moving average weights the latest batches, taken at weights closest to theta*, most,
  * and averages enough samples (about 1 / (1 - decay) batches) to smooth the per-batch noise.
  * decay = 1 gives a plain mean over the whole task.
+ *
+ * Measuring costs about one more forward and backward pass per batch, so `every` > 1 measures only
+ * the first batch of a task and every `every`-th after it (long iterated training, as in the
+ * bench, does not need every batch to estimate the end-of-task Fisher).
  */
+/** Batches measured and batches offered in the current task (checkpoint meta). */
+export interface StreamingFisherCounters {
+  readonly batches: number;
+  readonly offered: number;
+}
+
+/** Reads the counters from a strategy's meta; checkpoints from before `offered` was kept measured every batch. */
+export function readFisherCounters(meta: Readonly<Record<string, unknown>>): StreamingFisherCounters {
+  const batches = Number(meta.runningBatches ?? 0);
+  return { batches, offered: Number(meta.runningOffered ?? batches) };
+}
+
 export class StreamingFisher {
   private sum: ParameterTensors | undefined;
   private batches = 0;
+  /** Batches offered since the task began, measured or not. */
+  private offered = 0;
   private readonly rng: Rng;
 
   constructor(
     private readonly decay: number,
     private readonly labels: FisherLabels,
     seed: number,
+    private readonly every = 1,
   ) {
     this.rng = new Rng(seed);
   }
 
   observe({ model, head, x, units }: BatchContext): void {
+    this.offered += 1;
+    if ((this.offered - 1) % this.every !== 0) return;
     const batch = batchFisher(model, head, x, units, this.labels, this.rng);
     this.batches += 1;
     const previous = this.sum;
@@ -57,19 +78,20 @@ export class StreamingFisher {
     return out;
   }
 
-  /** Writes the estimate so far under `prefix` (a checkpoint taken mid-task); returns the batch count. */
-  exportTo(prefix: string, tensors: Record<string, TensorSnapshot>): number {
+  /** Writes the estimate so far under `prefix` (a checkpoint taken mid-task); returns the counters to keep in meta. */
+  exportTo(prefix: string, tensors: Record<string, TensorSnapshot>): StreamingFisherCounters {
     const running = this.estimate();
     exportParameters(prefix, running, tensors);
     disposeParameters(running);
-    return this.batches;
+    return { batches: this.batches, offered: this.offered };
   }
 
   /** The inverse of exportTo. */
-  importFrom(prefix: string, tensors: Record<string, TensorSnapshot>, batches: number): void {
+  importFrom(prefix: string, tensors: Record<string, TensorSnapshot>, counters: StreamingFisherCounters): void {
     const running = importParameters(prefix, tensors);
-    if (running) this.restore(running, batches);
+    if (running) this.restore(running, counters.batches);
     else this.reset();
+    this.offered = counters.offered;
   }
 
   /** Resumes from an exported estimate() taken after `batches` batches (takes ownership). */
@@ -88,5 +110,6 @@ export class StreamingFisher {
     disposeParameters(this.sum);
     this.sum = undefined;
     this.batches = 0;
+    this.offered = 0;
   }
 }

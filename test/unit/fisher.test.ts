@@ -3,6 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../src/core/rng';
 import { MultiHeadMlp } from '../../src/models/mlp';
 import { batchFisher } from '../../src/strategies/fisher';
+import { StreamingFisher } from '../../src/strategies/streaming-fisher';
+import type { TensorSnapshot } from '../../src/strategies/strategy';
 
 /** Squared gradient of -log p(y|x) for one sample, by plain autodiff: the definition. */
 function perSampleSquaredGrads(model: MultiHeadMlp, headKey: string, x: number[], unit: number): Map<string, Float32Array> {
@@ -72,5 +74,41 @@ describe('batchFisher (per-sample squared gradients in one matmul)', () => {
     const viaArgmax = batchFisher(model, head, x, argmax, 'true', new Rng(1));
     for (const name of Object.keys(viaArgmax)) assert.deepEqual(viaPredicted[name]!.dataSync(), viaArgmax[name]!.dataSync());
     tf.dispose([x, argmax, ...Object.values(viaPredicted), ...Object.values(viaArgmax)]);
+  });
+});
+
+describe('StreamingFisher measuring every n-th batch', () => {
+  it('measures the first batch of a task and every n-th after it, as if only those batches had streamed; counters survive export/import', () => {
+    const model = new MultiHeadMlp({ inputSize: 4, hiddenLayers: [5], outputUnits: 2 }, 3);
+    const head = model.addHead('h');
+    head.labels.add('a');
+    head.labels.add('b');
+    const rng = new Rng(8);
+    const batches = Array.from({ length: 7 }, () => tf.tensor2d(Array.from({ length: 3 }, () => Array.from({ length: 4 }, () => rng.next()))));
+    const units = tf.tensor1d([0, 1, 0], 'int32');
+    const task = { name: 'h', index: 0 };
+    const before = tf.memory().numTensors;
+    const sparse = new StreamingFisher(0.5, 'true', 1, 3);
+    const dense = new StreamingFisher(0.5, 'true', 1, 1);
+    batches.forEach((x, i) => {
+      sparse.observe({ model, head, task, x, units });
+      if (i % 3 === 0) dense.observe({ model, head, task, x, units }); // batches 1, 4 and 7
+    });
+    const a = sparse.estimate()!;
+    const b = dense.estimate()!;
+    for (const name of Object.keys(b)) assert.deepEqual(Array.from(a[name]!.dataSync()), Array.from(b[name]!.dataSync()), name);
+    // A checkpoint mid-task resumes the count: the next measured batch is the 10th, not the 8th.
+    const tensors: Record<string, TensorSnapshot> = {};
+    const counters = sparse.exportTo('f', tensors);
+    assert.deepEqual(counters, { batches: 3, offered: 7 });
+    const restored = new StreamingFisher(0.5, 'true', 1, 3);
+    restored.importFrom('f', tensors, counters);
+    restored.observe({ model, head, task, x: batches[0]!, units }); // 8th: skipped
+    assert.deepEqual(restored.exportTo('g', {}), { batches: 3, offered: 8 });
+    for (const f of [sparse, dense, restored]) f.reset();
+    tf.dispose([...Object.values(a), ...Object.values(b)]);
+    assert.equal(tf.memory().numTensors, before, 'no tensor leaked');
+    tf.dispose([...batches, units]);
+    model.dispose();
   });
 });

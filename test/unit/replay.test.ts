@@ -65,6 +65,39 @@ describe('replay buffer', () => {
     assert.ok(count(reservoir, 'b') < 40, `plain reservoir keeps b in proportion to the stream (${count(reservoir, 'b')})`);
   });
 
+  it('stores a sample offered again under the same id once (Kafka redelivery, bench revisits), and forgets the id when it is evicted', () => {
+    const buffer = new SampleBuffer(3, false);
+    const rng = new Rng(5);
+    for (let pass = 0; pass < 4; pass++) for (let i = 0; i < 3; i++) buffer.offer('t', String(i), features(i), rng, `id-${i}`);
+    assert.equal(buffer.size, 3);
+    assert.equal(buffer.seen, 3, 'repeated ids do not count as new offers');
+    assert.deepEqual(buffer.stored().map((s) => s.id).sort(), ['id-0', 'id-1', 'id-2']);
+    // Samples without ids are never deduplicated.
+    const anonymous = new SampleBuffer(10, false);
+    for (let k = 0; k < 4; k++) anonymous.offer('t', '0', features(0), rng);
+    assert.equal(anonymous.size, 4);
+    // Eviction frees the id: after many new samples, an evicted id is stored again when offered.
+    for (let i = 3; i < 200; i++) buffer.offer('t', String(i % 10), features(i), rng, `id-${i}`);
+    const evicted = ['id-0', 'id-1', 'id-2'].find((id) => !buffer.stored().some((s) => s.id === id));
+    assert.ok(evicted, 'reservoir sampling evicted one of the first samples');
+    const before = buffer.seen;
+    buffer.offer('t', '0', features(0), rng, evicted);
+    assert.equal(buffer.seen, before + 1, 'an evicted id is a new offer again');
+  });
+
+  it('keeps sample ids through export and import, so a restored buffer still deduplicates', () => {
+    const buffer = new SampleBuffer(Infinity, false);
+    const rng = new Rng(9);
+    for (let i = 0; i < 5; i++) buffer.offer('t', String(i), () => Float32Array.of(i, i), rng, `s${i}`);
+    const state = buffer.exportState(2);
+    const restored = new SampleBuffer(Infinity, false);
+    restored.importState(state.meta, state.tensors.x, 2);
+    for (let i = 0; i < 5; i++) restored.offer('t', String(i), () => Float32Array.of(i, i), rng, `s${i}`);
+    assert.equal(restored.size, 5);
+    restored.offer('t', '9', () => Float32Array.of(9, 9), rng, 's9');
+    assert.equal(restored.size, 6);
+  });
+
   it('draws distinct samples, all of them when asked for more than it holds', () => {
     const buffer = new SampleBuffer(50, false);
     const rng = new Rng(1);

@@ -1,0 +1,152 @@
+/**
+ * Markdown for bench reports: a suite's accuracy beside the published numbers, its speed, the
+ * seed figure's numbers, and implementations side by side (`lifelong bench --compare`). Pure.
+ */
+import { SCENARIOS, type Scenario } from '../core/types';
+import { groupRuns, meanAndStd, summariseRuns, type BenchDataset, type BenchReport, type BenchRun, type BenchSummary } from './bench-report';
+import { PUBLISHED_ACCURACY } from './suites';
+
+const SCENARIO_COLUMNS: Record<Scenario, string> = {
+  'task-incremental': 'Task-IL',
+  'domain-incremental': 'Domain-IL',
+  'class-incremental': 'Class-IL',
+};
+
+/** Points of accuracy within which we count as reproducing a published number. */
+export const REPRODUCTION_TOLERANCE = 2;
+
+function percent(value: number, digits = 1): string {
+  return Number.isFinite(value) ? (100 * value).toFixed(digits) : '—';
+}
+
+function meanStd({ mean, std }: { readonly mean: number; readonly std: number }, seeds: number): string {
+  return seeds > 1 ? `${percent(mean)} ± ${percent(std)}` : percent(mean);
+}
+
+function datasetsOf(summaries: readonly BenchSummary[]): BenchDataset[] {
+  return [...new Set(summaries.map((s) => s.dataset))];
+}
+
+/** "87.2 (−0.1)": the published number and our distance to it, in bold beyond the tolerance. */
+function publishedCell(published: number | undefined, ours: number): string {
+  if (published === undefined) return '—';
+  const delta = 100 * ours - published;
+  const text = `${delta >= 0 ? '+' : '−'}${Math.abs(delta).toFixed(1)}`;
+  return `${published.toFixed(1)} (${Math.abs(delta) > REPRODUCTION_TOLERANCE ? `**${text}**` : text})`;
+}
+
+/**
+ * Final average accuracy per strategy (rows) and scenario (columns), mean ± std over seeds, with
+ * the published number and our difference where the paper has one.
+ */
+export function accuracyTable(runs: readonly BenchRun[]): string {
+  const summaries = summariseRuns(runs);
+  const out: string[] = [];
+  for (const dataset of datasetsOf(summaries)) {
+    const ofDataset = summaries.filter((s) => s.dataset === dataset);
+    const scenarios = SCENARIOS.filter((scenario) => ofDataset.some((s) => s.scenario === scenario));
+    const published = PUBLISHED_ACCURACY[dataset];
+    const withPaper = scenarios.filter((scenario) => ofDataset.some((s) => published[s.strategy]?.[scenario] !== undefined));
+    const strategies = [...new Set(ofDataset.map((s) => s.strategy))];
+    const seeds = Math.max(...ofDataset.map((s) => s.seeds.length));
+    const protocol = runs.find((r) => r.dataset === dataset)?.protocol;
+    out.push(`**${dataset}**, average accuracy (%) over all tasks after the last one, ${seeds > 1 ? `mean ± std over ${seeds} seeds` : '1 seed'}` +
+      (protocol ? `; ${protocol.iterationsPerTask > 0 ? `${protocol.iterationsPerTask} iterations of ${protocol.batchSize} per task` : `one pass, ${protocol.samplesPerTask || 'all'} samples per task, batches of ${protocol.batchSize}`}` : '') +
+      (withPaper.length ? '; paper: van de Ven & Tolias 2019 (our difference in brackets, bold beyond 2 points)' : '') + '\n');
+    const header = ['strategy', ...scenarios.flatMap((sc) => (withPaper.includes(sc) ? [SCENARIO_COLUMNS[sc], 'paper'] : [SCENARIO_COLUMNS[sc]]))];
+    out.push(`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
+    for (const strategy of strategies) {
+      // A row run with fewer iterations than the dataset's first run says so.
+      const iterations = [...new Set(runs.filter((r) => r.dataset === dataset && r.strategy === strategy).map((r) => r.protocol.iterationsPerTask))];
+      const lesser = protocol !== undefined && iterations.some((n) => n !== protocol.iterationsPerTask);
+      const cells = [lesser ? `${strategy} (${iterations.join('/')} iterations per task)` : strategy];
+      for (const scenario of scenarios) {
+        const s = ofDataset.find((x) => x.strategy === strategy && x.scenario === scenario);
+        cells.push(s ? meanStd(s.finalAverageAccuracy, s.seeds.length) : '—');
+        if (withPaper.includes(scenario)) cells.push(s ? publishedCell(published[strategy]?.[scenario], s.finalAverageAccuracy.mean) : '—');
+      }
+      out.push(`| ${cells.join(' | ')} |`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+/** Wall time, throughput and size of every (strategy, scenario), means over seeds. */
+export function speedTable(runs: readonly BenchRun[]): string {
+  const lines = ['| dataset | scenario | strategy | seeds | wall time per run (s) | samples/s | samples per run | parameters |', '|---|---|---|---:|---:|---:|---:|---:|'];
+  for (const group of groupRuns(runs)) {
+    const s = summariseRuns(group)[0] as BenchSummary;
+    const samples = meanAndStd(group.map((r) => r.samplesTrained)).mean;
+    lines.push(`| ${s.dataset} | ${SCENARIO_COLUMNS[s.scenario]} | ${s.strategy} | ${s.seeds.length} | ${s.wallSeconds.mean.toFixed(0)} | ${s.samplesPerSecond.mean.toFixed(0)} | ${samples.toFixed(0)} | ${s.parameters} |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The seed's comparison: accuracy on task A and task B after learning B (row 2 of R). */
+export function seedFigureTable(runs: readonly BenchRun[]): string {
+  const lines = ['| strategy | params | task A after B | task B after B | average |', '|---|---|---:|---:|---:|'];
+  for (const mine of groupRuns(runs)) {
+    const s = summariseRuns(mine)[0] as BenchSummary;
+    const a = meanAndStd(mine.map((r) => r.accuracyMatrix[1]?.[0] ?? Number.NaN));
+    const b = meanAndStd(mine.map((r) => r.accuracyMatrix[1]?.[1] ?? Number.NaN));
+    const params = JSON.stringify(mine[0]?.params ?? {});
+    lines.push(`| ${s.strategy} | \`${params}\` | ${meanStd(a, mine.length)} | ${meanStd(b, mine.length)} | ${meanStd(s.finalAverageAccuracy, mine.length)} |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The whole markdown of one suite report: what ran, the accuracy tables, speed. */
+export function suiteMarkdown(report: BenchReport): string {
+  const m = report.machine;
+  const head = [
+    `Suite \`${report.suite}\`, ${report.implementation} ${report.implementationVersion}, ${report.createdAt.slice(0, 10)}; ${m.cpu}, ${m.cores} cores, ${m.runtime}, backend ${m.backend}.`,
+    `Command: \`${report.command}\``,
+    '',
+  ];
+  const accuracy = report.suite === 'seed-figure' ? seedFigureTable(report.runs) : accuracyTable(report.runs);
+  return [...head, accuracy, speedTable(report.runs)].join('\n');
+}
+
+/**
+ * Implementations side by side on the (dataset, scenario, strategy) rows they share or not:
+ * final average accuracy and samples per second, one column pair per implementation.
+ */
+export function comparisonTable(reports: readonly BenchReport[]): string {
+  const implementations = [...new Set(reports.map((r) => r.implementation))];
+  const byImplementation = new Map(implementations.map((name) => [name, summariseRuns(reports.filter((r) => r.implementation === name).flatMap((r) => r.runs))]));
+  const keys: { dataset: BenchDataset; scenario: Scenario; strategy: string }[] = [];
+  const seen = new Set<string>();
+  for (const summaries of byImplementation.values()) {
+    for (const s of summaries) {
+      const key = `${s.dataset}|${s.scenario}|${s.strategy}`;
+      if (!seen.has(key)) keys.push({ dataset: s.dataset, scenario: s.scenario, strategy: s.strategy });
+      seen.add(key);
+    }
+  }
+  keys.sort((a, b) => a.dataset.localeCompare(b.dataset) || SCENARIOS.indexOf(a.scenario) - SCENARIOS.indexOf(b.scenario));
+  const header = ['dataset', 'scenario', 'strategy', ...implementations.map((i) => `${i} accuracy (%)`), ...implementations.map((i) => `${i} samples/s`)];
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i < 3 ? '---' : '---:')).join('|')}|`];
+  for (const key of keys) {
+    const found = implementations.map((i) => byImplementation.get(i)?.find((s) => s.dataset === key.dataset && s.scenario === key.scenario && s.strategy === key.strategy));
+    lines.push(
+      `| ${key.dataset} | ${SCENARIO_COLUMNS[key.scenario]} | ${key.strategy} | ${found.map((s) => (s ? meanStd(s.finalAverageAccuracy, s.seeds.length) : '—')).join(' | ')} | ${found.map((s) => (s ? s.samplesPerSecond.mean.toFixed(0) : '—')).join(' | ')} |`,
+    );
+  }
+  const machines = reports.map((r) => `- ${r.implementation} (${r.suite}): ${r.machine.runtime}, backend ${r.machine.backend}; \`${r.command}\``);
+  return [...lines, '', ...[...new Set(machines)]].join('\n') + '\n';
+}
+
+/**
+ * Replaces the text between `<!-- bench:KEY -->` and `<!-- /bench:KEY -->` in a document, or
+ * appends the marked section when it is not there yet.
+ */
+export function replaceMarkedSection(document: string, key: string, content: string): string {
+  const open = `<!-- bench:${key} -->`;
+  const close = `<!-- /bench:${key} -->`;
+  const start = document.indexOf(open);
+  const end = document.indexOf(close);
+  const block = `${open}\n${content.trimEnd()}\n${close}`;
+  if (start >= 0 && end > start) return document.slice(0, start) + block + document.slice(end + close.length);
+  return `${document.trimEnd()}\n\n${block}\n`;
+}

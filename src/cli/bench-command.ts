@@ -1,0 +1,254 @@
+/**
+ * `lifelong bench`: runs a benchmark suite (bench/suites.ts) through the engine, seed after seed,
+ * and writes the JSON report, a markdown table and SVG plots; `--compare DIR` puts reports of
+ * several implementations (ours, bench/peers/) side by side; `--render` redraws from reports.
+ *
+ * The report is rewritten after every run, so a long suite that is interrupted keeps what it did,
+ * and `--resume` goes on from there.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { selectBackend, BACKEND_NAMES, type BackendName } from '../backend/backend';
+import { ConfigError } from '../core/errors';
+import { SCENARIOS, type Scenario } from '../core/types';
+import { BENCH_REPORT_FORMAT, summariseRuns, type BenchReport, type BenchRun } from '../bench/bench-report';
+import { accuracyHeatmaps, averageAccuracyPlot, seedFigurePlot } from '../bench/plots';
+import { describeMachine, runBenchCase } from '../bench/run-bench';
+import { benchSuite, SUITE_NAMES, type SuiteName } from '../bench/suites';
+import { comparisonTable, replaceMarkedSection, suiteMarkdown } from '../bench/tables';
+
+interface Output {
+  write(text: string): unknown;
+}
+
+function usageError(option: string, message: string): ConfigError {
+  return new ConfigError(`bench: --${option} ${message}`, undefined, `--${option}`);
+}
+
+const SCENARIO_ALIASES: Record<string, Scenario> = { task: 'task-incremental', domain: 'domain-incremental', class: 'class-incremental' };
+
+function parseScenarios(text: string): Scenario[] {
+  return text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
+    const scenario = SCENARIO_ALIASES[s] ?? (SCENARIOS.includes(s as Scenario) ? (s as Scenario) : undefined);
+    if (!scenario) throw usageError('scenarios', `expects task, domain or class (comma-separated), got "${s}"`);
+    return scenario;
+  });
+}
+
+function positiveInteger(option: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw usageError(option, `expects a positive integer, got "${text}"`);
+  return n;
+}
+
+export interface BenchArgs {
+  readonly mode: 'run' | 'compare' | 'render';
+  readonly suite?: SuiteName;
+  readonly repeats: number;
+  readonly report?: string;
+  readonly out: string;
+  readonly iterations?: number;
+  readonly strategies?: readonly string[];
+  readonly scenarios?: readonly Scenario[];
+  readonly backend: BackendName;
+  readonly resume: boolean;
+  readonly docs?: string;
+  /** --compare DIR, or the report files of --render. */
+  readonly inputs: readonly string[];
+}
+
+/** Parses `lifelong bench` arguments; throws ConfigError naming the option. */
+export function parseBenchArgs(args: readonly string[]): BenchArgs {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      suite: { type: 'string' },
+      repeats: { type: 'string' },
+      report: { type: 'string' },
+      out: { type: 'string' },
+      iterations: { type: 'string' },
+      strategies: { type: 'string' },
+      scenarios: { type: 'string' },
+      backend: { type: 'string' },
+      resume: { type: 'boolean', default: false },
+      docs: { type: 'string' },
+      compare: { type: 'string' },
+      render: { type: 'string' },
+    },
+    strict: true,
+  });
+  const modes = [values.suite, values.compare, values.render].filter((v) => v !== undefined).length;
+  if (modes !== 1) throw usageError('suite', 'or --compare DIR or --render FILE[,FILE]: exactly one of them');
+  if (values.suite !== undefined && !SUITE_NAMES.includes(values.suite as SuiteName)) {
+    throw usageError('suite', `expects one of ${SUITE_NAMES.join(', ')}, got "${values.suite}"`);
+  }
+  const backend = (values.backend ?? 'auto') as BackendName;
+  if (!BACKEND_NAMES.includes(backend)) throw usageError('backend', `expects one of ${BACKEND_NAMES.join(', ')}, got "${values.backend}"`);
+  return {
+    mode: values.compare !== undefined ? 'compare' : values.render !== undefined ? 'render' : 'run',
+    ...(values.suite !== undefined ? { suite: values.suite as SuiteName } : {}),
+    repeats: positiveInteger('repeats', values.repeats, 1),
+    ...(values.report !== undefined ? { report: values.report } : {}),
+    out: values.out ?? 'bench-results',
+    ...(values.iterations !== undefined ? { iterations: positiveInteger('iterations', values.iterations, 1) } : {}),
+    ...(values.strategies !== undefined ? { strategies: values.strategies.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+    ...(values.scenarios !== undefined ? { scenarios: parseScenarios(values.scenarios) } : {}),
+    backend,
+    resume: values.resume ?? false,
+    ...(values.docs !== undefined ? { docs: values.docs } : {}),
+    inputs: values.compare !== undefined ? [values.compare] : values.render !== undefined ? values.render.split(',').map((s) => s.trim()).filter(Boolean) : [],
+  };
+}
+
+/** Reads a bench report, refusing anything that is not one (a clear error naming the file). */
+export function readBenchReport(file: string): BenchReport {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`bench: cannot read report ${file}: ${(error as Error).message}`, file, 'report');
+  }
+  const report = parsed as Partial<BenchReport>;
+  if (report.format !== BENCH_REPORT_FORMAT || !Array.isArray(report.runs) || typeof report.suite !== 'string') {
+    throw new ConfigError(`bench: ${file} is not a bench report (format "${String(report.format)}", expected "${BENCH_REPORT_FORMAT}")`, file, 'report');
+  }
+  return report as BenchReport;
+}
+
+function writeFile(file: string, text: string): void {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const temporary = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(temporary, text);
+  fs.renameSync(temporary, file); // a reader (or a crash) never sees half a report
+}
+
+/** Writes the markdown and plots of a report into `out`; returns the files written. */
+export function renderReport(report: BenchReport, out: string): string[] {
+  const files: string[] = [];
+  const put = (name: string, text: string) => {
+    const file = path.join(out, name);
+    writeFile(file, text);
+    files.push(file);
+  };
+  put(`${report.suite}.md`, suiteMarkdown(report));
+  const summaries = summariseRuns(report.runs);
+  if (report.suite === 'seed-figure') {
+    put(`${report.suite}.svg`, seedFigurePlot(report.runs, { title: 'Two permuted-MNIST tasks: accuracy after learning B' }));
+  } else {
+    put(`${report.suite}-average-accuracy.svg`, averageAccuracyPlot(summaries, { title: `${report.suite}: average accuracy over the tasks learned so far` }));
+    put(`${report.suite}-accuracy-matrices.svg`, accuracyHeatmaps(summaries, { title: `${report.suite}: accuracy on task j after learning task i` }));
+  }
+  return files;
+}
+
+function updateDocs(file: string, key: string, content: string): void {
+  const before = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  writeFile(file, replaceMarkedSection(before, key, content));
+}
+
+function mergeReports(reports: readonly BenchReport[]): BenchReport {
+  const first = reports[0] as BenchReport;
+  for (const r of reports) {
+    if (r.suite !== first.suite || r.implementation !== first.implementation) {
+      throw new ConfigError(`bench: --render merges reports of one suite and implementation; got ${first.suite}/${first.implementation} and ${r.suite}/${r.implementation}`, undefined, 'render');
+    }
+  }
+  return { ...first, command: reports.map((r) => r.command).filter((c, i, all) => all.indexOf(c) === i).join(' ; '), runs: reports.flatMap((r) => r.runs) };
+}
+
+function runKey(run: Pick<BenchRun, 'dataset' | 'scenario' | 'strategy' | 'seed'>): string {
+  return `${run.dataset}|${run.scenario}|${run.strategy}|${run.seed}`;
+}
+
+/** `lifelong bench ...`; returns the exit code. */
+export async function benchCommand(args: readonly string[], out: Output = process.stdout, signal?: AbortSignal): Promise<number> {
+  const options = parseBenchArgs(args);
+  if (options.mode === 'compare') {
+    const dir = options.inputs[0] as string;
+    const files = listReports(dir);
+    if (files.length === 0) throw usageError('compare', `found no bench report (*.json with format ${BENCH_REPORT_FORMAT}) in ${dir}`);
+    const table = comparisonTable(files.map(readBenchReport));
+    writeFile(path.join(dir, 'comparison.md'), table);
+    if (options.docs) updateDocs(options.docs, 'comparison', table);
+    out.write(table);
+    return 0;
+  }
+  if (options.mode === 'render') {
+    const report = mergeReports(options.inputs.map(readBenchReport));
+    for (const file of renderReport(report, options.out)) out.write(`wrote ${file}\n`);
+    if (options.docs) updateDocs(options.docs, report.suite, suiteMarkdown(report));
+    return 0;
+  }
+
+  const suite = benchSuite(options.suite as SuiteName, {
+    ...(options.iterations !== undefined ? { iterationsPerTask: options.iterations } : {}),
+    ...(options.strategies ? { strategies: options.strategies } : {}),
+    ...(options.scenarios ? { scenarios: options.scenarios } : {}),
+  });
+  if (suite.cases.length === 0) throw usageError('strategies', `and --scenarios leave no run in suite ${suite.name}`);
+  const reportFile = options.report ?? path.join(options.out, `${suite.name}.json`);
+  const backend = await selectBackend(options.backend, () => undefined);
+  const previous = options.resume && fs.existsSync(reportFile) ? readBenchReport(reportFile) : undefined;
+  if (previous && previous.suite !== suite.name) throw usageError('resume', `${reportFile} holds suite ${previous.suite}, not ${suite.name}`);
+  const runs: BenchRun[] = [...(previous?.runs ?? [])];
+  const done = new Set(runs.map(runKey));
+  const report = (): BenchReport => ({
+    format: BENCH_REPORT_FORMAT,
+    suite: suite.name,
+    implementation: 'lifelong',
+    implementationVersion: packageVersion(),
+    createdAt: new Date().toISOString(),
+    machine: describeMachine(backend.name),
+    command: `lifelong bench ${args.join(' ')}`,
+    runs,
+  });
+  out.write(`${suite.description}\n${suite.cases.length} runs per seed, seeds 1..${options.repeats}, backend ${backend.name}; report: ${reportFile}\n`);
+  const total = suite.cases.length * options.repeats;
+  let index = 0;
+  for (let seed = 1; seed <= options.repeats; seed++) {
+    for (const c of suite.cases) {
+      index += 1;
+      if (done.has(runKey({ ...c, seed }))) continue;
+      if (signal?.aborted) return 130;
+      const run = await runBenchCase(c, seed, { backend: backend.name, ...(signal ? { signal } : {}) });
+      runs.push(run);
+      writeFile(reportFile, JSON.stringify(report(), null, 1));
+      out.write(
+        `[${index}/${total}] ${c.dataset} ${c.scenario} ${c.strategy} seed ${seed}: ${(100 * run.finalAverageAccuracy).toFixed(1)}% ` +
+          `(after each task: ${run.averageAccuracyAfterTask.map((a) => (100 * a).toFixed(1)).join(' ')}), ${run.wallSeconds.toFixed(0)} s, ${run.samplesPerSecond.toFixed(0)} samples/s\n`,
+      );
+    }
+  }
+  const final = report();
+  writeFile(reportFile, JSON.stringify(final, null, 1));
+  for (const file of renderReport(final, options.out)) out.write(`wrote ${file}\n`);
+  if (options.docs) updateDocs(options.docs, suite.name, suiteMarkdown(final));
+  out.write(suiteMarkdown(final));
+  return 0;
+}
+
+function listReports(dir: string): string[] {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw usageError('compare', `expects a directory of bench reports, got ${dir}`);
+  return fs
+    .readdirSync(dir)
+    .filter((name) => name.endsWith('.json'))
+    .map((name) => path.join(dir, name))
+    .filter((file) => {
+      try {
+        return (JSON.parse(fs.readFileSync(file, 'utf8')) as { format?: unknown }).format === BENCH_REPORT_FORMAT;
+      } catch {
+        return false;
+      }
+    })
+    .sort();
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
