@@ -155,7 +155,13 @@ function mergeReports(reports: readonly BenchReport[]): BenchReport {
       throw new ConfigError(`bench: --render merges reports of one suite and implementation; got ${first.suite}/${first.implementation} and ${r.suite}/${r.implementation}`, undefined, 'render');
     }
   }
-  return { ...first, command: reports.map((r) => r.command).filter((c, i, all) => all.indexOf(c) === i).join(' ; '), runs: reports.flatMap((r) => r.runs) };
+  // A run done twice (a quick, lesser run first, then the protocol's) counts once: the longer one.
+  const best = new Map<string, BenchRun>();
+  for (const run of reports.flatMap((r) => r.runs)) {
+    const kept = best.get(runKey(run));
+    if (!kept || run.protocol.iterationsPerTask > kept.protocol.iterationsPerTask) best.set(runKey(run), run);
+  }
+  return { ...first, command: reports.map((r) => r.command).filter((c, i, all) => all.indexOf(c) === i).join(' ; '), runs: [...best.values()] };
 }
 
 function runKey(run: Pick<BenchRun, 'dataset' | 'scenario' | 'strategy' | 'seed'>): string {

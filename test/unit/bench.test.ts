@@ -8,7 +8,7 @@ import { RevisitingSource } from '../../src/bench/revisiting-source';
 import { pipelineOf } from '../../src/bench/run-bench';
 import { benchSuite, BENCH_STRATEGIES, PUBLISHED_ACCURACY, SUITE_NAMES } from '../../src/bench/suites';
 import { accuracyTable, comparisonTable, replaceMarkedSection, seedFigureTable } from '../../src/bench/tables';
-import { parseBenchArgs, readBenchReport } from '../../src/cli/bench-command';
+import { benchCommand, parseBenchArgs, readBenchReport } from '../../src/cli/bench-command';
 import { ConfigError } from '../../src/core/errors';
 
 const context = { reject: () => undefined, log: () => undefined };
@@ -145,6 +145,8 @@ describe('bench: report math and tables', () => {
     const lesser = accuracyTable([run({ strategy: 'ewc', accuracyMatrix: [[1]] }), run({ strategy: 'dgr', accuracyMatrix: [[1]], protocol: { ...run({ strategy: 'x', accuracyMatrix: [[1]] }).protocol, iterationsPerTask: 500 } })]);
     assert.match(lesser, /\| dgr \(500 iterations per task\) \|/);
     assert.match(lesser, /\| ewc \|/);
+    const online = accuracyTable([run({ strategy: 'ewc', accuracyMatrix: [[close]], protocol: benchSuite('online').cases[0]!.protocol })]);
+    assert.doesNotMatch(online, /paper/, 'single-pass runs are not set beside numbers of the iterated protocol');
     assert.match(table, /Class-IL \| paper/);
     assert.doesNotMatch(table, /Task-IL/, 'no column for a scenario that did not run');
   });
@@ -202,6 +204,36 @@ describe('bench: command line', () => {
     refused(['--suite', 'online', '--backend', 'gpu9'], '--backend');
     assert.equal(parseBenchArgs(['--compare', 'dir']).mode, 'compare');
     assert.deepEqual(parseBenchArgs(['--render', 'a.json,b.json']).inputs, ['a.json', 'b.json']);
+  });
+
+  it('--render merges reports: a run done twice counts once (the one with more iterations); another suite is refused', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-render-'));
+    const protocol = run({ strategy: 'x', accuracyMatrix: [[1]] }).protocol;
+    const report = (runs: BenchRun[], suite = 'three-scenarios-split-mnist'): BenchReport => ({
+      format: BENCH_REPORT_FORMAT,
+      suite,
+      implementation: 'lifelong',
+      implementationVersion: '1',
+      createdAt: '2026-11-28T00:00:00Z',
+      machine: { cpu: 'x', cores: 2, memoryGiB: 1, runtime: 'node', backend: 'wasm' },
+      command: 'lifelong bench',
+      runs,
+    });
+    const quick = path.join(dir, 'quick.json');
+    const full = path.join(dir, 'full.json');
+    fs.writeFileSync(quick, JSON.stringify(report([run({ strategy: 'dgr', accuracyMatrix: [[0.5]], protocol: { ...protocol, iterationsPerTask: 500 } }), run({ strategy: 'den', accuracyMatrix: [[0.6]], protocol: { ...protocol, iterationsPerTask: 500 } })])));
+    fs.writeFileSync(full, JSON.stringify(report([run({ strategy: 'dgr', accuracyMatrix: [[0.9]] }), run({ strategy: 'ewc', accuracyMatrix: [[0.2]] })])));
+    const out = path.join(dir, 'out');
+    const code = await benchCommand(['--render', `${quick},${full}`, '--out', out], { write: () => undefined });
+    assert.equal(code, 0);
+    const table = fs.readFileSync(path.join(out, 'three-scenarios-split-mnist.md'), 'utf8');
+    assert.match(table, /\| dgr \| 90\.0 \|/, 'the 2000-iteration run, not an average with the 500 one');
+    assert.match(table, /\| den \(500 iterations per task\) \| 60\.0 \|/);
+    assert.match(table, /\| ewc \| 20\.0 \|/);
+    const other = path.join(dir, 'other.json');
+    fs.writeFileSync(other, JSON.stringify(report([], 'online')));
+    await assert.rejects(benchCommand(['--render', `${full},${other}`, '--out', out], { write: () => undefined }), /one suite/);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('refuses a file that is not a bench report, naming it', () => {
