@@ -112,6 +112,21 @@ export interface BenchSummary {
   readonly parameters: number;
 }
 
+/** What identifies a run within a suite: its row and its seed. */
+export function runKey(run: Pick<BenchRun, 'dataset' | 'scenario' | 'strategy' | 'seed'>): string {
+  return `${run.dataset}|${run.scenario}|${run.strategy}|${run.seed}`;
+}
+
+/** Runs of several reports of one suite; a run done twice (a quicker run, then the protocol's) counts once: the longer one. */
+export function mergeRuns(runs: readonly BenchRun[]): BenchRun[] {
+  const best = new Map<string, BenchRun>();
+  for (const run of runs) {
+    const kept = best.get(runKey(run));
+    if (!kept || run.protocol.iterationsPerTask > kept.protocol.iterationsPerTask) best.set(runKey(run), run);
+  }
+  return [...best.values()];
+}
+
 /** The runs of each (dataset, scenario, strategy), its seeds, in order of first appearance. */
 export function groupRuns(runs: readonly BenchRun[]): BenchRun[][] {
   const groups = new Map<string, BenchRun[]>();

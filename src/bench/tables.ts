@@ -3,8 +3,8 @@
  * seed figure's numbers, and implementations side by side (`lifelong bench --compare`). Pure.
  */
 import { SCENARIOS, type Scenario } from '../core/types';
-import { groupRuns, meanAndStd, summariseRuns, type BenchDataset, type BenchReport, type BenchRun, type BenchSummary } from './bench-report';
-import { PUBLISHED_ACCURACY } from './suites';
+import { groupRuns, meanAndStd, mergeRuns, summariseRuns, type BenchDataset, type BenchReport, type BenchRun, type BenchSummary } from './bench-report';
+import { BENCH_STRATEGIES, PUBLISHED_ACCURACY } from './suites';
 
 const SCENARIO_COLUMNS: Record<Scenario, string> = {
   'task-incremental': 'Task-IL',
@@ -111,32 +111,42 @@ export function suiteMarkdown(report: BenchReport): string {
 }
 
 /**
- * Implementations side by side on the (dataset, scenario, strategy) rows they share or not:
- * final average accuracy and samples per second, one column pair per implementation.
+ * Implementations side by side, suite by suite (only suites that more than one implementation
+ * ran): final average accuracy and samples per second per (dataset, scenario, strategy), one
+ * column pair per implementation. A cell from a run with fewer iterations than the suite's
+ * longest says how many.
  */
 export function comparisonTable(reports: readonly BenchReport[]): string {
-  const implementations = [...new Set(reports.map((r) => r.implementation))];
-  const byImplementation = new Map(implementations.map((name) => [name, summariseRuns(reports.filter((r) => r.implementation === name).flatMap((r) => r.runs))]));
-  const keys: { dataset: BenchDataset; scenario: Scenario; strategy: string }[] = [];
-  const seen = new Set<string>();
-  for (const summaries of byImplementation.values()) {
-    for (const s of summaries) {
-      const key = `${s.dataset}|${s.scenario}|${s.strategy}`;
-      if (!seen.has(key)) keys.push({ dataset: s.dataset, scenario: s.scenario, strategy: s.strategy });
-      seen.add(key);
-    }
-  }
-  keys.sort((a, b) => a.dataset.localeCompare(b.dataset) || SCENARIOS.indexOf(a.scenario) - SCENARIOS.indexOf(b.scenario));
-  const header = ['dataset', 'scenario', 'strategy', ...implementations.map((i) => `${i} accuracy (%)`), ...implementations.map((i) => `${i} samples/s`)];
-  const lines = [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i < 3 ? '---' : '---:')).join('|')}|`];
-  for (const key of keys) {
-    const found = implementations.map((i) => byImplementation.get(i)?.find((s) => s.dataset === key.dataset && s.scenario === key.scenario && s.strategy === key.strategy));
-    lines.push(
-      `| ${key.dataset} | ${SCENARIO_COLUMNS[key.scenario]} | ${key.strategy} | ${found.map((s) => (s ? meanStd(s.finalAverageAccuracy, s.seeds.length) : '—')).join(' | ')} | ${found.map((s) => (s ? s.samplesPerSecond.mean.toFixed(0) : '—')).join(' | ')} |`,
+  const out: string[] = [];
+  for (const suite of [...new Set(reports.map((r) => r.suite))]) {
+    const ofSuite = reports.filter((r) => r.suite === suite);
+    // Ours first, then the peers by name.
+    const implementations = [...new Set(ofSuite.map((r) => r.implementation))].sort((a, b) => Number(b === 'lifelong') - Number(a === 'lifelong') || a.localeCompare(b));
+    if (implementations.length < 2) continue;
+    const runsOf = new Map(implementations.map((name) => [name, mergeRuns(ofSuite.filter((r) => r.implementation === name).flatMap((r) => r.runs))]));
+    const longest = Math.max(...[...runsOf.values()].flat().map((r) => r.protocol.iterationsPerTask));
+    const rows = new Map<string, { dataset: BenchDataset; scenario: Scenario; strategy: string }>();
+    for (const runs of runsOf.values()) for (const r of runs) rows.set(`${r.dataset}|${r.scenario}|${r.strategy}`, { dataset: r.dataset, scenario: r.scenario, strategy: r.strategy });
+    const order = (strategy: string) => ((BENCH_STRATEGIES as readonly string[]).indexOf(strategy) + BENCH_STRATEGIES.length + 1) % (BENCH_STRATEGIES.length + 1);
+    const keys = [...rows.values()].sort(
+      (a, b) => a.dataset.localeCompare(b.dataset) || SCENARIOS.indexOf(a.scenario) - SCENARIOS.indexOf(b.scenario) || order(a.strategy) - order(b.strategy),
     );
+    const header = ['dataset', 'scenario', 'strategy', ...implementations.map((i) => `${i} accuracy (%)`), ...implementations.map((i) => `${i} samples/s`)];
+    out.push(`Suite \`${suite}\`:`, '', `| ${header.join(' | ')} |`, `|${header.map((_, i) => (i < 3 ? '---' : '---:')).join('|')}|`);
+    for (const key of keys) {
+      const groups = implementations.map((i) => (runsOf.get(i) ?? []).filter((r) => r.dataset === key.dataset && r.scenario === key.scenario && r.strategy === key.strategy));
+      const accuracy = groups.map((g) => {
+        const s = summariseRuns(g)[0];
+        if (!s) return '—';
+        const iterations = Math.min(...g.map((r) => r.protocol.iterationsPerTask));
+        return `${meanStd(s.finalAverageAccuracy, s.seeds.length)}${iterations < longest ? ` (${iterations} it.)` : ''}`;
+      });
+      const speed = groups.map((g) => (g.length ? meanAndStd(g.map((r) => r.samplesPerSecond)).mean.toFixed(0) : '—'));
+      out.push(`| ${key.dataset} | ${SCENARIO_COLUMNS[key.scenario]} | ${key.strategy} | ${accuracy.join(' | ')} | ${speed.join(' | ')} |`);
+    }
+    out.push('', ...[...new Set(ofSuite.map((r) => `- ${r.implementation}: ${r.machine.runtime}, backend ${r.machine.backend}; \`${r.command}\``))], '');
   }
-  const machines = reports.map((r) => `- ${r.implementation} (${r.suite}): ${r.machine.runtime}, backend ${r.machine.backend}; \`${r.command}\``);
-  return [...lines, '', ...[...new Set(machines)]].join('\n') + '\n';
+  return out.length ? out.join('\n') : 'No suite was run by more than one implementation.\n';
 }
 
 /**

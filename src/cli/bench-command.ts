@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { selectBackend, BACKEND_NAMES, type BackendName } from '../backend/backend';
 import { ConfigError } from '../core/errors';
 import { SCENARIOS, type Scenario } from '../core/types';
-import { BENCH_REPORT_FORMAT, summariseRuns, type BenchReport, type BenchRun } from '../bench/bench-report';
+import { BENCH_REPORT_FORMAT, mergeRuns, runKey, summariseRuns, type BenchReport, type BenchRun } from '../bench/bench-report';
 import { accuracyHeatmaps, averageAccuracyPlot, seedFigurePlot } from '../bench/plots';
 import { describeMachine, runBenchCase } from '../bench/run-bench';
 import { benchSuite, SUITE_NAMES, type SuiteName } from '../bench/suites';
@@ -55,7 +55,7 @@ export interface BenchArgs {
   readonly backend: BackendName;
   readonly resume: boolean;
   readonly docs?: string;
-  /** --compare DIR, or the report files of --render. */
+  /** The directories of --compare, or the report files of --render. */
   readonly inputs: readonly string[];
 }
 
@@ -98,7 +98,7 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
     backend,
     resume: values.resume ?? false,
     ...(values.docs !== undefined ? { docs: values.docs } : {}),
-    inputs: values.compare !== undefined ? [values.compare] : values.render !== undefined ? values.render.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    inputs: (values.compare ?? values.render ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   };
 }
 
@@ -155,28 +155,18 @@ function mergeReports(reports: readonly BenchReport[]): BenchReport {
       throw new ConfigError(`bench: --render merges reports of one suite and implementation; got ${first.suite}/${first.implementation} and ${r.suite}/${r.implementation}`, undefined, 'render');
     }
   }
-  // A run done twice (a quick, lesser run first, then the protocol's) counts once: the longer one.
-  const best = new Map<string, BenchRun>();
-  for (const run of reports.flatMap((r) => r.runs)) {
-    const kept = best.get(runKey(run));
-    if (!kept || run.protocol.iterationsPerTask > kept.protocol.iterationsPerTask) best.set(runKey(run), run);
-  }
-  return { ...first, command: reports.map((r) => r.command).filter((c, i, all) => all.indexOf(c) === i).join(' ; '), runs: [...best.values()] };
+  return { ...first, command: reports.map((r) => r.command).filter((c, i, all) => all.indexOf(c) === i).join(' ; '), runs: mergeRuns(reports.flatMap((r) => r.runs)) };
 }
 
-function runKey(run: Pick<BenchRun, 'dataset' | 'scenario' | 'strategy' | 'seed'>): string {
-  return `${run.dataset}|${run.scenario}|${run.strategy}|${run.seed}`;
-}
 
 /** `lifelong bench ...`; returns the exit code. */
 export async function benchCommand(args: readonly string[], out: Output = process.stdout, signal?: AbortSignal): Promise<number> {
   const options = parseBenchArgs(args);
   if (options.mode === 'compare') {
-    const dir = options.inputs[0] as string;
-    const files = listReports(dir);
-    if (files.length === 0) throw usageError('compare', `found no bench report (*.json with format ${BENCH_REPORT_FORMAT}) in ${dir}`);
+    const files = options.inputs.flatMap(listReports);
+    if (files.length === 0) throw usageError('compare', `found no bench report (*.json with format ${BENCH_REPORT_FORMAT}) in ${options.inputs.join(', ')}`);
     const table = comparisonTable(files.map(readBenchReport));
-    writeFile(path.join(dir, 'comparison.md'), table);
+    writeFile(path.join(options.out, 'comparison.md'), table);
     if (options.docs) updateDocs(options.docs, 'comparison', table);
     out.write(table);
     return 0;

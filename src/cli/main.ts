@@ -20,7 +20,7 @@ Usage:
   lifelong bench --suite three-scenarios-split-mnist|three-scenarios-permuted-mnist|online|seed-figure
                [--repeats N] [--report FILE] [--out DIR] [--iterations N] [--strategies LIST]
                [--scenarios task,domain,class] [--resume] [--docs FILE] [--backend NAME]
-  lifelong bench --compare DIR [--docs FILE]
+  lifelong bench --compare DIR[,DIR...] [--out DIR] [--docs FILE]
   lifelong bench --render FILE[,FILE...] [--out DIR] [--docs FILE]
   lifelong help
 
@@ -53,7 +53,8 @@ bench     runs a benchmark suite through the engine (docs/BENCHMARKS.md): the pr
           --strategies L   only these rows (finetune,l2,ewc,online-ewc,progressive,den,dgr,dgr+distill,replay,joint)
           --resume         keep the runs already in the report and do the rest
           --docs FILE      also replace the suite's marked section of FILE (docs/BENCHMARKS.md)
-          --compare DIR    reports of several implementations (ours, bench/peers/) side by side
+          --compare DIRS   reports of several implementations (ours, bench/peers/) side by side,
+                           suite by suite; writes OUT/comparison.md
           --render FILES   redraw table and plots from reports (several: merged)
 `;
 

@@ -79,7 +79,7 @@ describe('lifelong bench (CLI, end to end on real MNIST, a few iterations)', () 
     const peer = { ...report, implementation: 'peer', runs: report.runs.filter((r) => r.strategy === 'finetune').map((r) => ({ ...r, samplesPerSecond: 12345 })) };
     fs.writeFileSync(path.join(compare, 'peer.json'), JSON.stringify(peer));
     fs.writeFileSync(path.join(compare, 'notes.json'), '{"not": "a report"}');
-    const printed = await bench(['--compare', compare]);
+    const printed = await bench(['--compare', compare, '--out', compare]);
     assert.match(printed, /\| split-mnist \| Task-IL \| finetune \| [\d.]+ \| [\d.]+ \| \d+ \| 12345 \|/);
     assert.match(printed, /\| split-mnist \| Task-IL \| progressive \| [\d.]+ \| — \| \d+ \| — \|/);
     assert.ok(fs.existsSync(path.join(compare, 'comparison.md')));

@@ -175,6 +175,9 @@ describe('bench: report math and tables', () => {
       report('avalanche', [run({ strategy: 'ewc', accuracyMatrix: [[0.25]], samplesPerSecond: 900 })]),
     ]);
     assert.match(table, /\| split-mnist \| Class-IL \| ewc \| 50\.0 \| 25\.0 \| 300 \| 900 \|/);
+    const online = report('lifelong', [run({ strategy: 'ewc', accuracyMatrix: [[0.99]] })]);
+    const alone = comparisonTable([{ ...online, suite: 'online' }, report('avalanche', [])]);
+    assert.doesNotMatch(alone, /99\.0/, 'a suite only one implementation ran is not compared');
     assert.match(table, /\| split-mnist \| Class-IL \| den \| 70\.0 \| — \| 100 \| — \|/);
     assert.match(table, /lifelong accuracy \(%\) \| avalanche accuracy \(%\)/);
   });
