@@ -31,7 +31,7 @@ function datasetsOf(summaries: readonly BenchSummary[]): BenchDataset[] {
 function publishedCell(published: number | undefined, ours: number): string {
   if (published === undefined) return '—';
   const delta = 100 * ours - published;
-  const text = `${delta >= 0 ? '+' : '−'}${Math.abs(delta).toFixed(1)}`;
+  const text = Math.abs(delta) < 0.05 ? '0.0' : `${delta >= 0 ? '+' : '−'}${Math.abs(delta).toFixed(1)}`;
   return `${published.toFixed(1)} (${Math.abs(delta) > REPRODUCTION_TOLERANCE ? `**${text}**` : text})`;
 }
 
