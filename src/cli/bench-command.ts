@@ -163,9 +163,9 @@ function mergeReports(reports: readonly BenchReport[]): BenchReport {
 export async function benchCommand(args: readonly string[], out: Output = process.stdout, signal?: AbortSignal): Promise<number> {
   const options = parseBenchArgs(args);
   if (options.mode === 'compare') {
-    const files = options.inputs.flatMap(listReports);
-    if (files.length === 0) throw usageError('compare', `found no bench report (*.json with format ${BENCH_REPORT_FORMAT}) in ${options.inputs.join(', ')}`);
-    const table = comparisonTable(files.map(readBenchReport));
+    const reports = options.inputs.flatMap(reportsIn);
+    if (reports.length === 0) throw usageError('compare', `found no bench report (*.json with format ${BENCH_REPORT_FORMAT}) in ${options.inputs.join(', ')}`);
+    const table = comparisonTable(reports);
     writeFile(path.join(options.out, 'comparison.md'), table);
     if (options.docs) updateDocs(options.docs, 'comparison', table);
     out.write(table);
@@ -225,20 +225,21 @@ export async function benchCommand(args: readonly string[], out: Output = proces
   return 0;
 }
 
-function listReports(dir: string): string[] {
+/** The bench reports among a directory's *.json files (each read once; other JSON is skipped). */
+function reportsIn(dir: string): BenchReport[] {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw usageError('compare', `expects a directory of bench reports, got ${dir}`);
   return fs
     .readdirSync(dir)
     .filter((name) => name.endsWith('.json'))
-    .map((name) => path.join(dir, name))
-    .filter((file) => {
+    .sort()
+    .flatMap((name) => {
       try {
-        return (JSON.parse(fs.readFileSync(file, 'utf8')) as { format?: unknown }).format === BENCH_REPORT_FORMAT;
+        const parsed = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as Partial<BenchReport>;
+        return parsed.format === BENCH_REPORT_FORMAT && Array.isArray(parsed.runs) ? [parsed as BenchReport] : [];
       } catch {
-        return false;
+        return [];
       }
-    })
-    .sort();
+    });
 }
 
 function packageVersion(): string {
