@@ -179,10 +179,15 @@ const SEED_FIGURE_PARAMS: Record<string, Record<string, unknown>> = {
 export const SUITE_NAMES = ['three-scenarios-split-mnist', 'three-scenarios-permuted-mnist', 'online', 'seed-figure'] as const;
 export type SuiteName = (typeof SUITE_NAMES)[number];
 
-/** A suite, with optional overrides (fewer iterations for a quick look; a subset of strategies or scenarios). */
+/** A suite, with optional overrides (fewer iterations or test images for a quick look; a subset of strategies or scenarios). */
 export function benchSuite(
   name: SuiteName,
-  overrides: { readonly iterationsPerTask?: number; readonly strategies?: readonly string[]; readonly scenarios?: readonly Scenario[] } = {},
+  overrides: {
+    readonly iterationsPerTask?: number;
+    readonly testSamplesPerTask?: number;
+    readonly strategies?: readonly string[];
+    readonly scenarios?: readonly Scenario[];
+  } = {},
 ): BenchSuite {
   const suite = buildSuite(name);
   const cases = suite.cases
@@ -190,7 +195,8 @@ export function benchSuite(
     .filter((c) => !overrides.scenarios || overrides.scenarios.includes(c.scenario))
     .map((c) =>
       overrides.iterationsPerTask !== undefined && c.protocol.iterationsPerTask > 0 ? { ...c, protocol: { ...c.protocol, iterationsPerTask: overrides.iterationsPerTask } } : c,
-    );
+    )
+    .map((c) => (overrides.testSamplesPerTask !== undefined ? { ...c, protocol: { ...c.protocol, testSamplesPerTask: overrides.testSamplesPerTask } } : c));
   return { ...suite, cases };
 }
 

@@ -4,7 +4,7 @@
  */
 import { SCENARIOS, type Scenario } from '../core/types';
 import { groupRuns, meanAndStd, mergeRuns, summariseRuns, type BenchDataset, type BenchReport, type BenchRun, type BenchSummary } from './bench-report';
-import { BENCH_STRATEGIES, PUBLISHED_ACCURACY } from './suites';
+import { BENCH_STRATEGIES, PUBLISHED_ACCURACY, SUITE_NAMES, benchSuite, type SuiteName } from './suites';
 
 const SCENARIO_COLUMNS: Record<Scenario, string> = {
   'task-incremental': 'Task-IL',
@@ -36,16 +36,26 @@ function publishedCell(published: number | undefined, ours: number): string {
 }
 
 /**
+ * The iterations per task a suite's protocol asks for on a dataset, so that a run with fewer is
+ * marked even when no run of the protocol's length exists; the longest run's for an unknown suite.
+ */
+function protocolIterations(suite: string | undefined, dataset: BenchDataset, runs: readonly BenchRun[]): number {
+  const defined = (SUITE_NAMES as readonly string[]).includes(suite ?? '') ? benchSuite(suite as SuiteName).cases.find((c) => c.dataset === dataset)?.protocol.iterationsPerTask : undefined;
+  return Math.max(defined ?? 0, ...runs.filter((r) => r.dataset === dataset).map((r) => r.protocol.iterationsPerTask));
+}
+
+/**
  * Final average accuracy per strategy (rows) and scenario (columns), mean ± std over seeds, with
  * the published number and our difference where the paper has one.
  */
-export function accuracyTable(runs: readonly BenchRun[]): string {
+export function accuracyTable(runs: readonly BenchRun[], suite?: string): string {
   const summaries = summariseRuns(runs);
   const out: string[] = [];
   for (const dataset of datasetsOf(summaries)) {
     const ofDataset = summaries.filter((s) => s.dataset === dataset);
     const scenarios = SCENARIOS.filter((scenario) => ofDataset.some((s) => s.scenario === scenario));
-    // The dataset's protocol: that of its longest runs (quicker runs of some rows say so in their row).
+    // The dataset's protocol: that of its longest runs, at the iterations the suite asks for (quicker cells say so).
+    const reference = protocolIterations(suite, dataset, runs);
     const protocol = runs.filter((r) => r.dataset === dataset).reduce<BenchRun | undefined>((a, r) => (!a || r.protocol.iterationsPerTask > a.protocol.iterationsPerTask ? r : a), undefined)?.protocol;
     // The papers' numbers are for their iterated protocol: a single-pass table has no column for them.
     const published = protocol && protocol.iterationsPerTask > 0 ? PUBLISHED_ACCURACY[dataset] : {};
@@ -53,22 +63,25 @@ export function accuracyTable(runs: readonly BenchRun[]): string {
     const strategies = [...new Set(ofDataset.map((s) => s.strategy))];
     const seeds = Math.max(...ofDataset.map((s) => s.seeds.length));
     out.push(`**${dataset}**, average accuracy (%) over all tasks after the last one, ${seeds > 1 ? `mean ± std over ${seeds} seeds` : '1 seed'}` +
-      (protocol ? `; ${protocol.iterationsPerTask > 0 ? `${protocol.iterationsPerTask} iterations of ${protocol.batchSize} per task` : `one pass, ${protocol.samplesPerTask || 'all'} samples per task, batches of ${protocol.batchSize}`}` : '') +
+      (protocol ? `; ${protocol.iterationsPerTask > 0 ? `${reference} iterations of ${protocol.batchSize} per task` : `one pass, ${protocol.samplesPerTask || 'all'} samples per task, batches of ${protocol.batchSize}`}` : '') +
       (withPaper.length ? '; paper: van de Ven & Tolias 2019 (our difference in brackets, bold beyond 2 points)' : '') + '\n');
     const header = ['strategy', ...scenarios.flatMap((sc) => (withPaper.includes(sc) ? [SCENARIO_COLUMNS[sc], 'paper'] : [SCENARIO_COLUMNS[sc]]))];
     out.push(`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
+    let quicker = false;
     for (const strategy of strategies) {
-      // A row run with fewer iterations than the dataset's first run says so.
-      const iterations = [...new Set(runs.filter((r) => r.dataset === dataset && r.strategy === strategy).map((r) => r.protocol.iterationsPerTask))];
-      const lesser = protocol !== undefined && iterations.some((n) => n !== protocol.iterationsPerTask);
-      const cells = [lesser ? `${strategy} (${iterations.join('/')} iterations per task)` : strategy];
+      const cells = [strategy];
       for (const scenario of scenarios) {
         const s = ofDataset.find((x) => x.strategy === strategy && x.scenario === scenario);
-        cells.push(s ? meanStd(s.finalAverageAccuracy, s.seeds.length) : '—');
+        // A cell run with fewer iterations than the dataset's protocol says so.
+        const iterations = Math.min(...runs.filter((r) => r.dataset === dataset && r.strategy === strategy && r.scenario === scenario).map((r) => r.protocol.iterationsPerTask));
+        const lesser = iterations < reference ? ` (${iterations} it.)` : '';
+        quicker ||= lesser !== '';
+        cells.push(s ? `${meanStd(s.finalAverageAccuracy, s.seeds.length)}${lesser}` : '—');
         if (withPaper.includes(scenario)) cells.push(s ? publishedCell(published[strategy]?.[scenario], s.finalAverageAccuracy.mean) : '—');
       }
       out.push(`| ${cells.join(' | ')} |`);
     }
+    if (quicker) out.push('', `(N it.): a quicker, lesser run of N iterations per task instead of the protocol's ${reference}.`);
     out.push('');
   }
   return out.join('\n');
@@ -106,7 +119,7 @@ export function suiteMarkdown(report: BenchReport): string {
     `Command: \`${report.command}\``,
     '',
   ];
-  const accuracy = report.suite === 'seed-figure' ? seedFigureTable(report.runs) : accuracyTable(report.runs);
+  const accuracy = report.suite === 'seed-figure' ? seedFigureTable(report.runs) : accuracyTable(report.runs, report.suite);
   return [...head, accuracy, speedTable(report.runs)].join('\n');
 }
 
@@ -114,7 +127,7 @@ export function suiteMarkdown(report: BenchReport): string {
  * Implementations side by side, suite by suite (only suites that more than one implementation
  * ran): final average accuracy and samples per second per (dataset, scenario, strategy), one
  * column pair per implementation. A cell from a run with fewer iterations than the suite's
- * longest says how many.
+ * protocol says how many.
  */
 export function comparisonTable(reports: readonly BenchReport[]): string {
   const out: string[] = [];
@@ -124,7 +137,7 @@ export function comparisonTable(reports: readonly BenchReport[]): string {
     const implementations = [...new Set(ofSuite.map((r) => r.implementation))].sort((a, b) => Number(b === 'lifelong') - Number(a === 'lifelong') || a.localeCompare(b));
     if (implementations.length < 2) continue;
     const runsOf = new Map(implementations.map((name) => [name, mergeRuns(ofSuite.filter((r) => r.implementation === name).flatMap((r) => r.runs))]));
-    const longest = Math.max(...[...runsOf.values()].flat().map((r) => r.protocol.iterationsPerTask));
+    const allRuns = [...runsOf.values()].flat();
     const rows = new Map<string, { dataset: BenchDataset; scenario: Scenario; strategy: string }>();
     for (const runs of runsOf.values()) for (const r of runs) rows.set(`${r.dataset}|${r.scenario}|${r.strategy}`, { dataset: r.dataset, scenario: r.scenario, strategy: r.strategy });
     const order = (strategy: string) => ((BENCH_STRATEGIES as readonly string[]).indexOf(strategy) + BENCH_STRATEGIES.length + 1) % (BENCH_STRATEGIES.length + 1);
@@ -139,7 +152,7 @@ export function comparisonTable(reports: readonly BenchReport[]): string {
         const s = summariseRuns(g)[0];
         if (!s) return '—';
         const iterations = Math.min(...g.map((r) => r.protocol.iterationsPerTask));
-        return `${meanStd(s.finalAverageAccuracy, s.seeds.length)}${iterations < longest ? ` (${iterations} it.)` : ''}`;
+        return `${meanStd(s.finalAverageAccuracy, s.seeds.length)}${iterations < protocolIterations(suite, key.dataset, allRuns) ? ` (${iterations} it.)` : ''}`;
       });
       const speed = groups.map((g) => (g.length ? meanAndStd(g.map((r) => r.samplesPerSecond)).mean.toFixed(0) : '—'));
       out.push(`| ${key.dataset} | ${SCENARIO_COLUMNS[key.scenario]} | ${key.strategy} | ${accuracy.join(' | ')} | ${speed.join(' | ')} |`);

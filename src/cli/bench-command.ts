@@ -17,6 +17,7 @@ import { accuracyHeatmaps, averageAccuracyPlot, seedFigurePlot } from '../bench/
 import { describeMachine, runBenchCase } from '../bench/run-bench';
 import { benchSuite, SUITE_NAMES, type SuiteName } from '../bench/suites';
 import { comparisonTable, replaceMarkedSection, suiteMarkdown } from '../bench/tables';
+import type { EngineEvent } from '../pipeline/events';
 
 interface Output {
   write(text: string): unknown;
@@ -50,6 +51,8 @@ export interface BenchArgs {
   readonly report?: string;
   readonly out: string;
   readonly iterations?: number;
+  /** Test images per task scored after each task instead of all of them (an estimate, cheaper). */
+  readonly testSamples?: number;
   readonly strategies?: readonly string[];
   readonly scenarios?: readonly Scenario[];
   readonly backend: BackendName;
@@ -69,6 +72,7 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
       report: { type: 'string' },
       out: { type: 'string' },
       iterations: { type: 'string' },
+      'test-samples': { type: 'string' },
       strategies: { type: 'string' },
       scenarios: { type: 'string' },
       backend: { type: 'string' },
@@ -93,6 +97,7 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
     ...(values.report !== undefined ? { report: values.report } : {}),
     out: values.out ?? 'bench-results',
     ...(values.iterations !== undefined ? { iterations: positiveInteger('iterations', values.iterations, 1) } : {}),
+    ...(values['test-samples'] !== undefined ? { testSamples: positiveInteger('test-samples', values['test-samples'], 1) } : {}),
     ...(values.strategies !== undefined ? { strategies: values.strategies.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
     ...(values.scenarios !== undefined ? { scenarios: parseScenarios(values.scenarios) } : {}),
     backend,
@@ -180,6 +185,7 @@ export async function benchCommand(args: readonly string[], out: Output = proces
 
   const suite = benchSuite(options.suite as SuiteName, {
     ...(options.iterations !== undefined ? { iterationsPerTask: options.iterations } : {}),
+    ...(options.testSamples !== undefined ? { testSamplesPerTask: options.testSamples } : {}),
     ...(options.strategies ? { strategies: options.strategies } : {}),
     ...(options.scenarios ? { scenarios: options.scenarios } : {}),
   });
@@ -208,7 +214,15 @@ export async function benchCommand(args: readonly string[], out: Output = proces
       index += 1;
       if (done.has(runKey({ ...c, seed }))) continue;
       if (signal?.aborted) return 130;
-      const run = await runBenchCase(c, seed, { backend: backend.name, ...(signal ? { signal } : {}) });
+      const started = Date.now();
+      // A run can take most of an hour: say where it is after each task.
+      const onEvent = (event: EngineEvent) => {
+        if (event.kind !== 'task-outcome') return;
+        const seen = event.probeAccuracy.slice(0, event.task.index + 1).filter((a): a is number => a !== null);
+        const average = seen.length ? (100 * seen.reduce((a, b) => a + b, 0)) / seen.length : NaN;
+        out.write(`  [${index}/${total}] ${c.strategy} ${c.scenario} seed ${seed}: task ${event.task.index + 1}/${c.protocol.tasks} done, average ${average.toFixed(1)}%, ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+      };
+      const run = await runBenchCase(c, seed, { backend: backend.name, onEvent, ...(signal ? { signal } : {}) });
       runs.push(run);
       writeFile(reportFile, JSON.stringify(report(), null, 1));
       out.write(

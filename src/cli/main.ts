@@ -18,8 +18,8 @@ Usage:
                [--no-end-marker]
   lifelong replay-grid --checkpoint FILE --out FILE.png [--per-class N] [--seed S] [--backend NAME]
   lifelong bench --suite three-scenarios-split-mnist|three-scenarios-permuted-mnist|online|seed-figure
-               [--repeats N] [--report FILE] [--out DIR] [--iterations N] [--strategies LIST]
-               [--scenarios task,domain,class] [--resume] [--docs FILE] [--backend NAME]
+               [--repeats N] [--report FILE] [--out DIR] [--iterations N] [--test-samples N]
+               [--strategies LIST] [--scenarios task,domain,class] [--resume] [--docs FILE] [--backend NAME]
   lifelong bench --compare DIR[,DIR...] [--out DIR] [--docs FILE]
   lifelong bench --render FILE[,FILE...] [--out DIR] [--docs FILE]
   lifelong help
@@ -50,6 +50,7 @@ bench     runs a benchmark suite through the engine (docs/BENCHMARKS.md): the pr
           --repeats N      seeds 1..N (default 1); tables give mean ± std over seeds
           --out DIR        where the report, table and plots go (default bench-results)
           --iterations N   iterations per task instead of the protocol's (a quicker, lesser run)
+          --test-samples N score a seeded sample of N test images per task instead of all (an estimate)
           --strategies L   only these rows (finetune,l2,ewc,online-ewc,progressive,den,dgr,dgr+distill,replay,joint)
           --resume         keep the runs already in the report and do the rest
           --docs FILE      also replace the suite's marked section of FILE (docs/BENCHMARKS.md)

@@ -45,6 +45,7 @@ describe('lifelong bench (CLI, end to end on real MNIST, a few iterations)', () 
     assert.match(doc, /hand-written text stays/);
     assert.match(doc, /<!-- bench:seed-figure -->[\s\S]*\| ewc \|[\s\S]*<!-- \/bench:seed-figure -->/);
     assert.match(printed, /\[3\/3\] permuted-mnist domain-incremental ewc seed 1/);
+    assert.match(printed, /\[3\/3\] ewc domain-incremental seed 1: task 2\/2 done, average \d+\.\d%/, 'progress after each task');
 
     const resumed = await bench(['--suite', 'seed-figure', '--iterations', '4', '--out', out, '--resume']);
     assert.doesNotMatch(resumed, /\[\d\/3\]/, 'every run was already in the report');

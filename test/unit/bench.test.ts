@@ -143,8 +143,12 @@ describe('bench: report math and tables', () => {
     assert.match(table, new RegExp(`\\| dgr \\| ${(published - 5).toFixed(1)} \\| ${dgrPublished.toFixed(1)} \\(\\*\\*−`));
     assert.match(table, /\| replay \| 50\.0 \| — \|/);
     const lesser = accuracyTable([run({ strategy: 'ewc', accuracyMatrix: [[1]] }), run({ strategy: 'dgr', accuracyMatrix: [[1]], protocol: { ...run({ strategy: 'x', accuracyMatrix: [[1]] }).protocol, iterationsPerTask: 500 } })]);
-    assert.match(lesser, /\| dgr \(500 iterations per task\) \|/);
+    assert.match(lesser, /\| dgr \| 100\.0 \(500 it\.\) \|/);
     assert.match(lesser, /\| ewc \|/);
+    assert.match(lesser, /a quicker, lesser run of N iterations per task instead of the protocol's 2000/);
+    const quickOnly = run({ strategy: 'ewc', accuracyMatrix: [[1]], protocol: { ...run({ strategy: 'x', accuracyMatrix: [[1]] }).protocol, iterationsPerTask: 500 } });
+    assert.match(accuracyTable([quickOnly], 'three-scenarios-split-mnist'), /2000 iterations of 128 per task[\s\S]*\| ewc \| 100\.0 \(500 it\.\) \|/, 'the suite names the protocol even when only quicker runs exist');
+    assert.doesNotMatch(accuracyTable([quickOnly]), /it\.\)/, 'without a suite, the longest run is the reference');
     const online = accuracyTable([run({ strategy: 'ewc', accuracyMatrix: [[close]], protocol: benchSuite('online').cases[0]!.protocol })]);
     assert.doesNotMatch(online, /paper/, 'single-pass runs are not set beside numbers of the iterated protocol');
     assert.match(table, /Class-IL \| paper/);
@@ -205,6 +209,10 @@ describe('bench: command line', () => {
     refused(['--suite', 'online', '--compare', 'dir'], '--suite');
     refused([], '--suite');
     refused(['--suite', 'online', '--backend', 'gpu9'], '--backend');
+    refused(['--suite', 'online', '--test-samples', '0'], '--test-samples');
+    assert.equal(parseBenchArgs(['--suite', 'online', '--test-samples', '500']).testSamples, 500);
+    const capped = benchSuite('three-scenarios-permuted-mnist', { testSamplesPerTask: 500, iterationsPerTask: 20 }).cases;
+    assert.ok(capped.length > 0 && capped.every((c) => c.protocol.testSamplesPerTask === 500 && c.protocol.iterationsPerTask === 20));
     assert.equal(parseBenchArgs(['--compare', 'dir']).mode, 'compare');
     assert.deepEqual(parseBenchArgs(['--render', 'a.json,b.json']).inputs, ['a.json', 'b.json']);
   });
@@ -231,7 +239,7 @@ describe('bench: command line', () => {
     assert.equal(code, 0);
     const table = fs.readFileSync(path.join(out, 'three-scenarios-split-mnist.md'), 'utf8');
     assert.match(table, /\| dgr \| 90\.0 \|/, 'the 2000-iteration run, not an average with the 500 one');
-    assert.match(table, /\| den \(500 iterations per task\) \| 60\.0 \|/);
+    assert.match(table, /\| den \| 60\.0 \(500 it\.\) \|/);
     assert.match(table, /\| ewc \| 20\.0 \|/);
     const other = path.join(dir, 'other.json');
     fs.writeFileSync(other, JSON.stringify(report([], 'online')));
