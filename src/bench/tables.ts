@@ -56,6 +56,8 @@ export function accuracyTable(runs: readonly BenchRun[], suite?: string): string
     const scenarios = SCENARIOS.filter((scenario) => ofDataset.some((s) => s.scenario === scenario));
     // The dataset's protocol: that of its longest runs, at the iterations the suite asks for (quicker cells say so).
     const reference = protocolIterations(suite, dataset, runs);
+    // Runs scored on part of the test set (--test-samples, or the online suite's permuted probes).
+    const sampled = [...new Set(runs.filter((r) => r.dataset === dataset && r.protocol.testSamplesPerTask > 0).map((r) => r.protocol.testSamplesPerTask))];
     const protocol = runs.filter((r) => r.dataset === dataset).reduce<BenchRun | undefined>((a, r) => (!a || r.protocol.iterationsPerTask > a.protocol.iterationsPerTask ? r : a), undefined)?.protocol;
     // The papers' numbers are for their iterated protocol: a single-pass table has no column for them.
     const published = protocol && protocol.iterationsPerTask > 0 ? PUBLISHED_ACCURACY[dataset] : {};
@@ -64,6 +66,7 @@ export function accuracyTable(runs: readonly BenchRun[], suite?: string): string
     const seeds = Math.max(...ofDataset.map((s) => s.seeds.length));
     out.push(`**${dataset}**, average accuracy (%) over all tasks after the last one, ${seeds > 1 ? `mean ± std over ${seeds} seeds` : '1 seed'}` +
       (protocol ? `; ${protocol.iterationsPerTask > 0 ? `${reference} iterations of ${protocol.batchSize} per task` : `one pass, ${protocol.samplesPerTask || 'all'} samples per task, batches of ${protocol.batchSize}`}` : '') +
+      (sampled.length ? `; scored on a seeded sample of ${sampled.join('/')} test images per task` : '') +
       (withPaper.length ? '; paper: van de Ven & Tolias 2019 (our difference in brackets, bold beyond 2 points)' : '') + '\n');
     const header = ['strategy', ...scenarios.flatMap((sc) => (withPaper.includes(sc) ? [SCENARIO_COLUMNS[sc], 'paper'] : [SCENARIO_COLUMNS[sc]]))];
     out.push(`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);

@@ -149,6 +149,9 @@ describe('bench: report math and tables', () => {
     const quickOnly = run({ strategy: 'ewc', accuracyMatrix: [[1]], protocol: { ...run({ strategy: 'x', accuracyMatrix: [[1]] }).protocol, iterationsPerTask: 500 } });
     assert.match(accuracyTable([quickOnly], 'three-scenarios-split-mnist'), /2000 iterations of 128 per task[\s\S]*\| ewc \| 100\.0 \(500 it\.\) \|/, 'the suite names the protocol even when only quicker runs exist');
     assert.doesNotMatch(accuracyTable([quickOnly]), /it\.\)/, 'without a suite, the longest run is the reference');
+    const sampled = run({ strategy: 'ewc', accuracyMatrix: [[1]], protocol: { ...quickOnly.protocol, testSamplesPerTask: 1000 } });
+    assert.match(accuracyTable([sampled]), /scored on a seeded sample of 1000 test images per task/);
+    assert.doesNotMatch(accuracyTable([quickOnly]), /seeded sample/);
     const online = accuracyTable([run({ strategy: 'ewc', accuracyMatrix: [[close]], protocol: benchSuite('online').cases[0]!.protocol })]);
     assert.doesNotMatch(online, /paper/, 'single-pass runs are not set beside numbers of the iterated protocol');
     assert.match(table, /Class-IL \| paper/);
