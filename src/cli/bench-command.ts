@@ -203,7 +203,8 @@ export async function benchCommand(args: readonly string[], out: Output = proces
     implementationVersion: packageVersion(),
     createdAt: new Date().toISOString(),
     machine: describeMachine(backend.name),
-    command: `lifelong bench ${args.join(' ')}`,
+    // A resumed report was written by several commands: keep them all, so the table names each.
+    command: [...new Set([...(previous?.command.split(' ; ') ?? []), `lifelong bench ${args.join(' ')}`])].join(' ; '),
     runs,
   });
   out.write(`${suite.description}\n${suite.cases.length} runs per seed, seeds 1..${options.repeats}, backend ${backend.name}; report: ${reportFile}\n`);

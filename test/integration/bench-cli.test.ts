@@ -49,7 +49,9 @@ describe('lifelong bench (CLI, end to end on real MNIST, a few iterations)', () 
 
     const resumed = await bench(['--suite', 'seed-figure', '--iterations', '4', '--out', out, '--resume']);
     assert.doesNotMatch(resumed, /\[\d\/3\]/, 'every run was already in the report');
-    assert.equal(readReport(path.join(out, 'seed-figure.json')).runs.length, 3);
+    const resumedReport = readReport(path.join(out, 'seed-figure.json'));
+    assert.equal(resumedReport.runs.length, 3);
+    assert.deepEqual(resumedReport.command.split(' ; ').map((c) => c.includes('--resume')), [false, true], 'a resumed report names both commands');
   });
 
   it('three-scenarios-split-mnist subset: task-incremental structure and memory strategies run, plots and --compare work', async () => {
