@@ -23,6 +23,12 @@ function meanStd({ mean, std }: { readonly mean: number; readonly std: number },
   return seeds > 1 ? `${percent(mean)} ± ${percent(std)}` : percent(mean);
 }
 
+/** Rows in the suites' order (finetune first, joint last); strategies of no suite after them. */
+function strategyOrder(strategy: string): number {
+  const index = (BENCH_STRATEGIES as readonly string[]).indexOf(strategy);
+  return index < 0 ? BENCH_STRATEGIES.length : index;
+}
+
 function datasetsOf(summaries: readonly BenchSummary[]): BenchDataset[] {
   return [...new Set(summaries.map((s) => s.dataset))];
 }
@@ -62,7 +68,7 @@ export function accuracyTable(runs: readonly BenchRun[], suite?: string): string
     // The papers' numbers are for their iterated protocol: a single-pass table has no column for them.
     const published = protocol && protocol.iterationsPerTask > 0 ? PUBLISHED_ACCURACY[dataset] : {};
     const withPaper = scenarios.filter((scenario) => ofDataset.some((s) => published[s.strategy]?.[scenario] !== undefined));
-    const strategies = [...new Set(ofDataset.map((s) => s.strategy))];
+    const strategies = [...new Set(ofDataset.map((s) => s.strategy))].sort((a, b) => strategyOrder(a) - strategyOrder(b));
     const seeds = Math.max(...ofDataset.map((s) => s.seeds.length));
     out.push(`**${dataset}**, average accuracy (%) over all tasks after the last one, ${seeds > 1 ? `mean ± std over ${seeds} seeds` : '1 seed'}` +
       (protocol ? `; ${protocol.iterationsPerTask > 0 ? `${reference} iterations of ${protocol.batchSize} per task` : `one pass, ${protocol.samplesPerTask || 'all'} samples per task, batches of ${protocol.batchSize}`}` : '') +
@@ -143,9 +149,8 @@ export function comparisonTable(reports: readonly BenchReport[]): string {
     const allRuns = [...runsOf.values()].flat();
     const rows = new Map<string, { dataset: BenchDataset; scenario: Scenario; strategy: string }>();
     for (const runs of runsOf.values()) for (const r of runs) rows.set(`${r.dataset}|${r.scenario}|${r.strategy}`, { dataset: r.dataset, scenario: r.scenario, strategy: r.strategy });
-    const order = (strategy: string) => ((BENCH_STRATEGIES as readonly string[]).indexOf(strategy) + BENCH_STRATEGIES.length + 1) % (BENCH_STRATEGIES.length + 1);
     const keys = [...rows.values()].sort(
-      (a, b) => a.dataset.localeCompare(b.dataset) || SCENARIOS.indexOf(a.scenario) - SCENARIOS.indexOf(b.scenario) || order(a.strategy) - order(b.strategy),
+      (a, b) => a.dataset.localeCompare(b.dataset) || SCENARIOS.indexOf(a.scenario) - SCENARIOS.indexOf(b.scenario) || strategyOrder(a.strategy) - strategyOrder(b.strategy),
     );
     const header = ['dataset', 'scenario', 'strategy', ...implementations.map((i) => `${i} accuracy (%)`), ...implementations.map((i) => `${i} samples/s`)];
     out.push(`Suite \`${suite}\`:`, '', `| ${header.join(' | ')} |`, `|${header.map((_, i) => (i < 3 ? '---' : '---:')).join('|')}|`);

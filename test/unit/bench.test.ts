@@ -151,6 +151,8 @@ describe('bench: report math and tables', () => {
     assert.doesNotMatch(accuracyTable([quickOnly]), /it\.\)/, 'without a suite, the longest run is the reference');
     const sampled = run({ strategy: 'ewc', accuracyMatrix: [[1]], protocol: { ...quickOnly.protocol, testSamplesPerTask: 1000 } });
     assert.match(accuracyTable([sampled]), /scored on a seeded sample of 1000 test images per task/);
+    const ordered = accuracyTable([run({ strategy: 'joint', accuracyMatrix: [[1]] }), run({ strategy: 'finetune', accuracyMatrix: [[1]] })]);
+    assert.ok(ordered.indexOf('| finetune |') < ordered.indexOf('| joint |'), 'rows in the suites\' order, not in the order they ran');
     assert.doesNotMatch(accuracyTable([quickOnly]), /seeded sample/);
     const online = accuracyTable([run({ strategy: 'ewc', accuracyMatrix: [[close]], protocol: benchSuite('online').cases[0]!.protocol })]);
     assert.doesNotMatch(online, /paper/, 'single-pass runs are not set beside numbers of the iterated protocol');
