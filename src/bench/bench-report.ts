@@ -80,10 +80,13 @@ export interface BenchReport {
 
 /** Mean of R[i][0..i] for each row i (tasks learned so far), null entries skipped. */
 export function averageAccuracyAfterEachTask(matrix: readonly (readonly (number | null)[])[]): number[] {
-  return matrix.map((row, i) => {
-    const seen = row.slice(0, i + 1).filter((v): v is number => v !== null);
-    return seen.length === 0 ? 0 : seen.reduce((a, b) => a + b, 0) / seen.length;
-  });
+  return matrix.map((row, i) => averageAccuracyAfterTask(row, i));
+}
+
+/** Mean of R[i][0..i]: accuracy over the tasks learned so far, after task i (0 when none was scored). */
+export function averageAccuracyAfterTask(row: readonly (number | null)[], i: number): number {
+  const seen = row.slice(0, i + 1).filter((v): v is number => v !== null);
+  return seen.length === 0 ? 0 : seen.reduce((a, b) => a + b, 0) / seen.length;
 }
 
 /** Mean and sample standard deviation (n - 1; 0 for a single value). */

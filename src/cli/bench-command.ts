@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { selectBackend, BACKEND_NAMES, type BackendName } from '../backend/backend';
 import { ConfigError } from '../core/errors';
 import { SCENARIOS, type Scenario } from '../core/types';
-import { BENCH_REPORT_FORMAT, mergeRuns, runKey, summariseRuns, type BenchReport, type BenchRun } from '../bench/bench-report';
+import { averageAccuracyAfterTask, BENCH_REPORT_FORMAT, mergeRuns, runKey, summariseRuns, type BenchReport, type BenchRun } from '../bench/bench-report';
 import { accuracyHeatmaps, averageAccuracyPlot, seedFigurePlot } from '../bench/plots';
 import { describeMachine, runBenchCase } from '../bench/run-bench';
 import { benchSuite, SUITE_NAMES, type SuiteName } from '../bench/suites';
@@ -219,8 +219,7 @@ export async function benchCommand(args: readonly string[], out: Output = proces
       // A run can take most of an hour: say where it is after each task.
       const onEvent = (event: EngineEvent) => {
         if (event.kind !== 'task-outcome') return;
-        const seen = event.probeAccuracy.slice(0, event.task.index + 1).filter((a): a is number => a !== null);
-        const average = seen.length ? (100 * seen.reduce((a, b) => a + b, 0)) / seen.length : NaN;
+        const average = 100 * averageAccuracyAfterTask(event.probeAccuracy, event.task.index);
         out.write(`  [${index}/${total}] ${c.strategy} ${c.scenario} seed ${seed}: task ${event.task.index + 1}/${c.protocol.tasks} done, average ${average.toFixed(1)}%, ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
       };
       const run = await runBenchCase(c, seed, { backend: backend.name, onEvent, ...(signal ? { signal } : {}) });
