@@ -1,7 +1,8 @@
 /**
  * The file format of `lifelong bench` (and of the Avalanche peer in bench/peers/): one JSON
  * report per suite run, one entry per (scenario, strategy, seed) run. Pure types and math here;
- * running lives in bench/run-bench.ts, drawing in bench/plots.ts.
+ * running lives in bench/run-bench.ts, drawing in bench/average-accuracy-plot.ts,
+ * accuracy-heatmaps.ts and seed-figure-plot.ts (what they share in bench/plots.ts).
  */
 import type { Scenario } from '../core/types';
 

@@ -13,7 +13,9 @@ import { selectBackend, BACKEND_NAMES, type BackendName } from '../backend/backe
 import { ConfigError } from '../core/errors';
 import { SCENARIOS, type Scenario } from '../core/types';
 import { averageAccuracyAfterTask, BENCH_REPORT_FORMAT, mergeRuns, runKey, summariseRuns, type BenchReport, type BenchRun } from '../bench/bench-report';
-import { accuracyHeatmaps, averageAccuracyPlot, seedFigurePlot } from '../bench/plots';
+import { accuracyHeatmaps } from '../bench/accuracy-heatmaps';
+import { averageAccuracyPlot } from '../bench/average-accuracy-plot';
+import { seedFigurePlot } from '../bench/seed-figure-plot';
 import { describeMachine, runBenchCase } from '../bench/run-bench';
 import { benchSuite, SUITE_NAMES, type SuiteName } from '../bench/suites';
 import { comparisonTable, replaceMarkedSection, suiteMarkdown } from '../bench/tables';

@@ -4,7 +4,10 @@
  * environment variables < overrides (command-line flags).
  */
 import type convict from 'convict';
-import { configErrorFor, formats, readJsonObject, resolveConfig } from './load';
+import { configErrorFor } from './config-issue';
+import { formats } from './formats';
+import { readJsonObject } from './read-json-object';
+import { resolveConfig } from './resolve-config';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 /** 'auto' tries tensorflow-gpu, tensorflow, wasm, cpu in that order. */

@@ -11,7 +11,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type convict from 'convict';
 import { SCENARIOS, type Scenario } from '../core/types';
-import { configErrorFor, formats, isPlainObject, readJsonObject, render, resolveConfig, type ConfigIssue } from './load';
+import { configErrorFor, type ConfigIssue } from './config-issue';
+import { formats } from './formats';
+import { isPlainObject, render } from './json-value';
+import { readJsonObject } from './read-json-object';
+import { resolveConfig } from './resolve-config';
 
 // ---------------------------------------------------------------------------------------------
 // Sources.

@@ -2,24 +2,12 @@ import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import { Rng } from '../core/rng';
 import { TASK_AGNOSTIC, type Prediction, type TaskInfo } from '../core/types';
-import {
-  clearUnusedConnections,
-  deadUnits,
-  DenNetwork,
-  expandLayers,
-  dropSmallWeights,
-  matrixOf,
-  removeUnits,
-  selectSubnetwork,
-  serves,
-  splitDrifted,
-  type DenHead,
-  type DenNetworkMeta,
-  type DenShape,
-  type HeadData,
-  type LayerSnapshot,
-  type UnitTimes,
-} from '../models/den-network';
+import { deadUnits, expandLayers, removeUnits } from '../models/den-expansion';
+import { DenNetwork, type DenHead, type DenNetworkMeta, type DenShape } from '../models/den-network';
+import { matrixOf, serves, type HeadData, type LayerSnapshot, type UnitTimes } from '../models/den-network-data';
+import { clearUnusedConnections, dropSmallWeights } from '../models/den-pruning';
+import { selectSubnetwork } from '../models/den-selection';
+import { splitDrifted } from '../models/den-split';
 import { fromSnapshot, snapshot } from '../models/mlp';
 import { argmaxBy, assignUnits, readMatrices, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import { SHARED_HEAD } from './mlp-strategy';

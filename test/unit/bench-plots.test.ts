@@ -6,7 +6,10 @@ import {
   type BenchProtocol,
   type BenchRun,
 } from '../../src/bench/bench-report';
-import { accuracyHeatmaps, averageAccuracyPlot, seedFigurePlot, strategyColour } from '../../src/bench/plots';
+import { accuracyHeatmaps } from '../../src/bench/accuracy-heatmaps';
+import { averageAccuracyPlot } from '../../src/bench/average-accuracy-plot';
+import { strategyColour } from '../../src/bench/plots';
+import { seedFigurePlot } from '../../src/bench/seed-figure-plot';
 
 const PROTOCOL: BenchProtocol = {
   tasks: 2,

@@ -6,7 +6,7 @@ import { ConfigError } from '../../src/core/errors';
 import { Rng } from '../../src/core/rng';
 import { SCENARIOS } from '../../src/core/types';
 import { loadDaemonConfig } from '../../src/config/daemon-config';
-import { locateJsonSyntaxError } from '../../src/config/load';
+import { locateJsonSyntaxError } from '../../src/config/json-syntax';
 import { loadPipelineConfig, type PipelineConfig } from '../../src/config/pipeline-config';
 
 // Compiled to <outDir>/test/unit, with outDir one level below the repository.
