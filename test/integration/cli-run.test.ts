@@ -84,7 +84,7 @@ describe('lifelong run (CLI, end to end on embedded MNIST)', () => {
     assert.ok(last.includes('lifelong_backend_info{backend="'), 'backend exported');
   });
 
-  it('rejects a pipeline with a misspelt key, naming the key and the file, and exits non-zero', async () => {
+  it('rejects a pipeline with a misspelt key, naming the key and the file, and exits 3 (bad config)', async () => {
     const config = JSON.parse(fs.readFileSync(path.join(REPO, 'pipelines', 'quickstart.json'), 'utf8'));
     config.training.batchsize = 10;
     const file = path.join(dir, 'bad.json');
@@ -96,7 +96,7 @@ describe('lifelong run (CLI, end to end on embedded MNIST)', () => {
       return true;
     }) as typeof process.stderr.write;
     try {
-      assert.equal(await main(['run', '--pipeline', file, '--no-metrics']), 1);
+      assert.equal(await main(['run', '--pipeline', file, '--no-metrics']), 3, 'exit code 3: bad config');
     } finally {
       process.stderr.write = write;
     }
