@@ -5,6 +5,7 @@
  * from the task's training images, reshuffled every epoch (as a data loader would). The daemon
  * never uses it: pipeline files cannot name it, so a production stream stays single-pass.
  */
+import { InvariantError } from '../core/errors';
 import { Rng } from '../core/rng';
 import type { Sample, TaskName } from '../core/types';
 import { shuffledIndicesOf } from '../data/task-streams';
@@ -24,8 +25,8 @@ export class RevisitingSource implements Source {
     readonly batchSize: number,
     options: EmbeddedSourceOptions = {},
   ) {
-    if (!Number.isInteger(iterationsPerTask) || iterationsPerTask < 1) throw new RangeError(`iterationsPerTask must be a positive integer, got ${iterationsPerTask}`);
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(iterationsPerTask) || iterationsPerTask < 1) throw new InvariantError(`iterationsPerTask must be a positive integer, got ${iterationsPerTask}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvariantError(`batchSize must be a positive integer, got ${batchSize}`);
     this.embedded = createEmbeddedSource(spec, options);
     this.inputSize = this.embedded.inputSize;
     this.outputUnits = this.embedded.outputUnits;

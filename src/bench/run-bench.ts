@@ -5,6 +5,7 @@
  */
 import * as os from 'node:os';
 import type { PipelineConfig } from '../config/pipeline-config';
+import { InterruptedError, InvariantError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import { runPipeline } from '../engine/run-pipeline';
 import type { EngineEvent } from '../pipeline/events';
@@ -71,7 +72,9 @@ export async function runBenchCase(c: BenchCase, seed: number, options: RunBench
   });
   const learned = report.accuracyMatrix.length;
   if (learned < c.protocol.tasks) {
-    throw new Error(`${c.strategy} on ${c.dataset} (${c.scenario}) stopped after ${learned} of ${c.protocol.tasks} tasks`);
+    const message = `${c.strategy} on ${c.dataset} (${c.scenario}) stopped after ${learned} of ${c.protocol.tasks} tasks`;
+    // A bench source always delivers every task: only the signal may cut a run short.
+    throw options.signal?.aborted ? new InterruptedError(message) : new InvariantError(message);
   }
   const averageAccuracyAfterTask = averageAccuracyAfterEachTask(report.accuracyMatrix);
   return {

@@ -8,9 +8,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { selectBackend, BACKEND_NAMES, type BackendName } from '../backend/backend';
-import { ConfigError } from '../core/errors';
+import { DataFormatError, UsageError } from '../core/errors';
 import { SCENARIOS, type Scenario } from '../core/types';
 import { averageAccuracyAfterTask, BENCH_REPORT_FORMAT, mergeRuns, runKey, summariseRuns, type BenchReport, type BenchRun } from '../bench/bench-report';
 import { accuracyHeatmaps } from '../bench/accuracy-heatmaps';
@@ -20,13 +19,38 @@ import { describeMachine, runBenchCase } from '../bench/run-bench';
 import { benchSuite, SUITE_NAMES, type SuiteName } from '../bench/suites';
 import { comparisonTable, replaceMarkedSection, suiteMarkdown } from '../bench/tables';
 import type { EngineEvent } from '../pipeline/events';
+import { EXIT_CODES } from './exit-codes';
+import { parseCommandArgs } from './parse-command-args';
+import type { CommandUsage } from './usage';
+
+export const BENCH_USAGE: CommandUsage = {
+  synopsis: `  lifelong bench --suite three-scenarios-split-mnist|three-scenarios-permuted-mnist|online|seed-figure
+               [--repeats N] [--report FILE] [--out DIR] [--iterations N] [--test-samples N]
+               [--strategies LIST] [--scenarios task,domain,class] [--resume] [--docs FILE] [--backend NAME]
+  lifelong bench --compare DIR[,DIR...] [--out DIR] [--docs FILE]
+  lifelong bench --render FILE[,FILE...] [--out DIR] [--docs FILE]`,
+  description: `bench     runs a benchmark suite through the engine (docs/BENCHMARKS.md): the protocol of van de Ven
+          & Tolias 2019, which revisits a task's images within the task (bench mode only; the
+          daemon stays single-pass). Writes DIR/SUITE.json (after every run), SUITE.md and SVG plots.
+          --repeats N      seeds 1..N (default 1); tables give mean ± std over seeds
+          --out DIR        where the report, table and plots go (default bench-results)
+          --iterations N   iterations per task instead of the protocol's (a quicker, lesser run)
+          --test-samples N score a seeded sample of N test images per task instead of all (an estimate)
+          --strategies L   only these rows (finetune,l2,ewc,online-ewc,progressive,den,dgr,dgr+distill,replay,joint)
+          --resume         keep the runs already in the report and do the rest
+          --docs FILE      also replace the suite's marked section of FILE (docs/BENCHMARKS.md)
+          --compare DIRS   reports of several implementations (ours, bench/peers/) side by side,
+                           suite by suite; writes OUT/comparison.md
+          --render FILES   redraw table and plots from reports (several: merged)
+`,
+};
 
 interface Output {
   write(text: string): unknown;
 }
 
-function usageError(option: string, message: string): ConfigError {
-  return new ConfigError(`bench: --${option} ${message}`, undefined, `--${option}`);
+function usageError(option: string, message: string): UsageError {
+  return new UsageError(`bench: --${option} ${message}`, `--${option}`);
 }
 
 const SCENARIO_ALIASES: Record<string, Scenario> = { task: 'task-incremental', domain: 'domain-incremental', class: 'class-incremental' };
@@ -64,26 +88,22 @@ export interface BenchArgs {
   readonly inputs: readonly string[];
 }
 
-/** Parses `lifelong bench` arguments; throws ConfigError naming the option. */
+/** Parses `lifelong bench` arguments; throws UsageError naming the option. */
 export function parseBenchArgs(args: readonly string[]): BenchArgs {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      suite: { type: 'string' },
-      repeats: { type: 'string' },
-      report: { type: 'string' },
-      out: { type: 'string' },
-      iterations: { type: 'string' },
-      'test-samples': { type: 'string' },
-      strategies: { type: 'string' },
-      scenarios: { type: 'string' },
-      backend: { type: 'string' },
-      resume: { type: 'boolean', default: false },
-      docs: { type: 'string' },
-      compare: { type: 'string' },
-      render: { type: 'string' },
-    },
-    strict: true,
+  const values = parseCommandArgs(args, {
+    suite: { type: 'string' },
+    repeats: { type: 'string' },
+    report: { type: 'string' },
+    out: { type: 'string' },
+    iterations: { type: 'string' },
+    'test-samples': { type: 'string' },
+    strategies: { type: 'string' },
+    scenarios: { type: 'string' },
+    backend: { type: 'string' },
+    resume: { type: 'boolean', default: false },
+    docs: { type: 'string' },
+    compare: { type: 'string' },
+    render: { type: 'string' },
   });
   const modes = [values.suite, values.compare, values.render].filter((v) => v !== undefined).length;
   if (modes !== 1) throw usageError('suite', 'or --compare DIR or --render FILE[,FILE]: exactly one of them');
@@ -115,11 +135,11 @@ export function readBenchReport(file: string): BenchReport {
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new ConfigError(`bench: cannot read report ${file}: ${(error as Error).message}`, file, 'report');
+    throw new DataFormatError(`bench: cannot read report ${file}: ${(error as Error).message}`, { cause: error });
   }
   const report = parsed as Partial<BenchReport>;
   if (report.format !== BENCH_REPORT_FORMAT || !Array.isArray(report.runs) || typeof report.suite !== 'string') {
-    throw new ConfigError(`bench: ${file} is not a bench report (format "${String(report.format)}", expected "${BENCH_REPORT_FORMAT}")`, file, 'report');
+    throw new DataFormatError(`bench: ${file} is not a bench report (format "${String(report.format)}", expected "${BENCH_REPORT_FORMAT}")`);
   }
   return report as BenchReport;
 }
@@ -159,7 +179,7 @@ function mergeReports(reports: readonly BenchReport[]): BenchReport {
   const first = reports[0] as BenchReport;
   for (const r of reports) {
     if (r.suite !== first.suite || r.implementation !== first.implementation) {
-      throw new ConfigError(`bench: --render merges reports of one suite and implementation; got ${first.suite}/${first.implementation} and ${r.suite}/${r.implementation}`, undefined, 'render');
+      throw new UsageError(`bench: --render merges reports of one suite and implementation; got ${first.suite}/${first.implementation} and ${r.suite}/${r.implementation}`, '--render');
     }
   }
   return { ...first, command: reports.map((r) => r.command).filter((c, i, all) => all.indexOf(c) === i).join(' ; '), runs: mergeRuns(reports.flatMap((r) => r.runs)) };
@@ -176,13 +196,13 @@ export async function benchCommand(args: readonly string[], out: Output = proces
     writeFile(path.join(options.out, 'comparison.md'), table);
     if (options.docs) updateDocs(options.docs, 'comparison', table);
     out.write(table);
-    return 0;
+    return EXIT_CODES.success;
   }
   if (options.mode === 'render') {
     const report = mergeReports(options.inputs.map(readBenchReport));
     for (const file of renderReport(report, options.out)) out.write(`wrote ${file}\n`);
     if (options.docs) updateDocs(options.docs, report.suite, suiteMarkdown(report));
-    return 0;
+    return EXIT_CODES.success;
   }
 
   const suite = benchSuite(options.suite as SuiteName, {
@@ -216,7 +236,7 @@ export async function benchCommand(args: readonly string[], out: Output = proces
     for (const c of suite.cases) {
       index += 1;
       if (done.has(runKey({ ...c, seed }))) continue;
-      if (signal?.aborted) return 130;
+      if (signal?.aborted) return EXIT_CODES.interrupted;
       const started = Date.now();
       // A run can take most of an hour: say where it is after each task.
       const onEvent = (event: EngineEvent) => {
@@ -238,7 +258,7 @@ export async function benchCommand(args: readonly string[], out: Output = proces
   for (const file of renderReport(final, options.out)) out.write(`wrote ${file}\n`);
   if (options.docs) updateDocs(options.docs, suite.name, suiteMarkdown(final));
   out.write(suiteMarkdown(final));
-  return 0;
+  return EXIT_CODES.success;
 }
 
 /** The bench reports among a directory's *.json files (each read once; other JSON is skipped). */

@@ -12,14 +12,31 @@
  * n samples, at seeded random positions, are sent without a label (prediction requests); they keep
  * their id. After each task an end-of-task control message follows unless --no-end-marker.
  */
-import { parseArgs } from 'node:util';
 import { Kafka, logLevel, Partitioners, type Message, type Producer } from 'kafkajs';
-import { ConfigError } from '../core/errors';
+import { InvariantError, UsageError } from '../core/errors';
 import { Rng } from '../core/rng';
 import { SCENARIOS, type Sample, type Scenario, type TaskName } from '../core/types';
 import { EMBEDDED_DATASETS, type EmbeddedDataset } from '../data/task-streams';
 import { createEmbeddedSource } from '../sources/embedded';
 import { controlMessage, encodeBinary, encodeJson, isKafkaTopicName, type EncodedMessage } from '../sources/kafka-message';
+import { parseCommandArgs } from './parse-command-args';
+import type { CommandUsage } from './usage';
+
+export const PRODUCE_USAGE: CommandUsage = {
+  synopsis: `  lifelong produce --dataset split-mnist|permuted-mnist|rotated-mnist --brokers HOST:PORT[,...]
+               --topic-prefix PREFIX [--tasks N] [--samples-per-task N] [--rate R]
+               [--unlabelled-fraction F] [--format json|binary] [--scenario SCENARIO] [--seed S]
+               [--no-end-marker]`,
+  description: `produce   streams a built-in dataset into Kafka, one topic per task (PREFIX + task name, e.g.
+          demo.split-mnist-0-1), in task order, each task followed by an end-of-task control message.
+          --samples-per-task N     first N training images of each task (default 0 = all)
+          --rate R                 messages per second (default 0 = unlimited)
+          --unlabelled-fraction F  share of each task sent without a label: prediction requests
+          --format json|binary     JSON {x, y, id} (default) or float32 little-endian, label in headers
+          --scenario S             label as in this scenario (default class-incremental: the digit)
+          --no-end-marker          no control message after each task
+`,
+};
 
 export type ProduceFormat = 'json' | 'binary';
 export const PRODUCE_FORMATS: readonly ProduceFormat[] = ['json', 'binary'];
@@ -68,8 +85,8 @@ const MAX_BATCH_MESSAGES = 1000;
 // Under --rate, send about this many batches per second so the flow is smooth, not bursty.
 const RATE_BATCHES_PER_SECOND = 20;
 
-function usageError(option: string, message: string): ConfigError {
-  return new ConfigError(`produce: --${option} ${message}`, undefined, `--${option}`);
+function usageError(option: string, message: string): UsageError {
+  return new UsageError(`produce: --${option} ${message}`, `--${option}`);
 }
 
 function integerOption(option: string, text: string | undefined, fallback: number | undefined, min: number): number | undefined {
@@ -97,24 +114,20 @@ function oneOf<T extends string>(option: string, text: string | undefined, allow
   return text as T;
 }
 
-/** Parses `lifelong produce` arguments; throws ConfigError naming the option. */
+/** Parses `lifelong produce` arguments; throws UsageError naming the option. */
 export function parseProduceArgs(args: readonly string[]): ProduceOptions {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      dataset: { type: 'string' },
-      tasks: { type: 'string' },
-      'samples-per-task': { type: 'string' },
-      brokers: { type: 'string' },
-      'topic-prefix': { type: 'string' },
-      rate: { type: 'string' },
-      'unlabelled-fraction': { type: 'string' },
-      format: { type: 'string' },
-      scenario: { type: 'string' },
-      seed: { type: 'string' },
-      'no-end-marker': { type: 'boolean', default: false },
-    },
-    strict: true,
+  const values = parseCommandArgs(args, {
+    dataset: { type: 'string' },
+    tasks: { type: 'string' },
+    'samples-per-task': { type: 'string' },
+    brokers: { type: 'string' },
+    'topic-prefix': { type: 'string' },
+    rate: { type: 'string' },
+    'unlabelled-fraction': { type: 'string' },
+    format: { type: 'string' },
+    scenario: { type: 'string' },
+    seed: { type: 'string' },
+    'no-end-marker': { type: 'boolean', default: false },
   });
   const brokers = (values.brokers ?? '').split(',').map((b) => b.trim()).filter(Boolean);
   if (brokers.length === 0) throw usageError('brokers', 'is required: HOST:PORT[,HOST:PORT...]');
@@ -160,7 +173,7 @@ export class TokenBucket {
     private readonly now: () => number = () => performance.now(),
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   ) {
-    if (!(rate > 0) || !(capacity > 0)) throw new RangeError(`TokenBucket needs rate > 0 and capacity > 0, got ${rate} and ${capacity}`);
+    if (!(rate > 0) || !(capacity > 0)) throw new InvariantError(`TokenBucket needs rate > 0 and capacity > 0, got ${rate} and ${capacity}`);
     this.tokens = capacity;
     this.last = now();
   }

@@ -1,11 +1,43 @@
 import * as fs from 'node:fs';
 import { selectBackend, type BackendName } from '../backend/backend';
-import { LifelongError } from '../core/errors';
+import { UsageError } from '../core/errors';
 import { encodeGrayscalePng } from '../data/png';
 import { readCheckpoint } from '../engine/checkpoint';
 import { builtinStrategies } from '../strategies/registry';
 import type { ReplayGridRow } from '../strategies/dgr';
 import type { Strategy } from '../strategies/strategy';
+import { EXIT_CODES } from './exit-codes';
+import { parseCommandArgs } from './parse-command-args';
+import type { CommandUsage } from './usage';
+
+export const REPLAY_GRID_USAGE: CommandUsage = {
+  synopsis: `  lifelong replay-grid --checkpoint FILE --out FILE.png [--per-class N] [--seed S] [--backend NAME]`,
+  description: `replay-grid  draws what a generative-replay (dgr) checkpoint remembers: one row of generated
+          samples per class, labelled by its solver, as a grayscale PNG.
+          --per-class N    samples per class (columns, 1 to 1000; default 10)
+          --seed S         the generator's seed (default 0)
+          --backend NAME   tensor backend (default auto)
+`,
+};
+
+/** Parses `lifelong replay-grid` arguments; throws UsageError naming the option. */
+export function parseReplayGridArgs(args: readonly string[]): ReplayGridOptions {
+  const values = parseCommandArgs(args, {
+    checkpoint: { type: 'string' },
+    out: { type: 'string' },
+    'per-class': { type: 'string', default: '10' },
+    seed: { type: 'string', default: '0' },
+    backend: { type: 'string', default: 'auto' },
+  });
+  if (!values.checkpoint || !values.out) throw new UsageError('lifelong replay-grid needs --checkpoint FILE and --out FILE.png', values.checkpoint ? '--out' : '--checkpoint');
+  return {
+    checkpoint: values.checkpoint,
+    out: values.out,
+    perClass: Number(values['per-class']),
+    seed: Number(values.seed),
+    backend: values.backend as BackendName,
+  };
+}
 
 export interface ReplayGridOptions {
   readonly checkpoint: string;
@@ -63,22 +95,22 @@ export function renderGrid(rows: readonly ReplayGridRow[], columns: number, inpu
  */
 export async function replayGridCommand(options: ReplayGridOptions): Promise<number> {
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
-  if (!Number.isInteger(options.perClass) || options.perClass < 1 || options.perClass > 1000) throw new LifelongError(`--per-class must be an integer from 1 to 1000, got ${options.perClass}`);
-  if (!Number.isInteger(options.seed)) throw new LifelongError(`--seed must be an integer, got ${options.seed}`);
+  if (!Number.isInteger(options.perClass) || options.perClass < 1 || options.perClass > 1000) throw new UsageError(`--per-class must be an integer from 1 to 1000, got ${options.perClass}`, '--per-class');
+  if (!Number.isInteger(options.seed)) throw new UsageError(`--seed must be an integer, got ${options.seed}`, '--seed');
   const checkpoint = await readCheckpoint(options.checkpoint);
   await selectBackend(options.backend, () => undefined);
   const strategy = builtinStrategies().get(checkpoint.strategyName)(checkpoint.options);
   try {
-    if (!isGenerative(strategy)) throw new LifelongError(`strategy "${checkpoint.strategyName}" of ${options.checkpoint} has no generator: replay-grid needs a generative-replay strategy (dgr)`);
+    if (!isGenerative(strategy)) throw new UsageError(`strategy "${checkpoint.strategyName}" of ${options.checkpoint} has no generator: replay-grid needs a generative-replay strategy (dgr)`, '--checkpoint');
     await strategy.importState(checkpoint.state);
     const rows = await strategy.replayGrid(options.perClass, options.seed);
-    if (rows.length === 0) throw new LifelongError(`the model in ${options.checkpoint} knows no class yet: nothing to draw`);
+    if (rows.length === 0) throw new UsageError(`the model in ${options.checkpoint} knows no class yet: nothing to draw`, '--checkpoint');
     const grid = renderGrid(rows, options.perClass, checkpoint.options.inputSize);
     fs.writeFileSync(options.out, encodeGrayscalePng(grid.width, grid.height, grid.pixels));
     print(`wrote ${options.out}: ${grid.width}x${grid.height}, one row per class (top to bottom: ${rows.map((r) => r.label).join(', ')})`);
     const short = rows.filter((r) => r.samples.length < options.perClass);
     if (short.length) print(`classes the generator rarely produces (fewer than ${options.perClass} samples): ${short.map((r) => `${r.label} (${r.samples.length})`).join(', ')}`);
-    return 0;
+    return EXIT_CODES.success;
   } finally {
     strategy.dispose();
   }

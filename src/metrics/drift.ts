@@ -1,4 +1,4 @@
-import { LifelongError } from '../core/errors';
+import { InvariantError } from '../core/errors';
 
 /** Weights of each layer by layer name, flattened row-major (Strategy.layerWeights()). */
 export type LayerWeights = ReadonlyMap<string, Float32Array>;
@@ -42,7 +42,7 @@ export class DriftTracker {
   /** Copies the weights at the end of task `taskIndex` (replacing an earlier snapshot of it). */
   snapshot(taskIndex: number, weights: LayerWeights): void {
     if (!Number.isInteger(taskIndex) || taskIndex < 0) {
-      throw new LifelongError(`DriftTracker: task index must be a non-negative integer, got ${taskIndex}`);
+      throw new InvariantError(`DriftTracker: task index must be a non-negative integer, got ${taskIndex}`);
     }
     const copies = new Map<string, Float32Array>();
     const norms = new Map<string, number>();

@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { LifelongError } from '../core/errors';
+import { InvariantError, LifelongError } from '../core/errors';
 
 /** What the server exposes on /metrics (LifelongMetrics satisfies it). */
 export interface MetricsSource {
@@ -50,7 +50,7 @@ export class MetricsServer {
 
   /** Listens; resolves with the bound port (port 0 picks a free ephemeral port). */
   async start(host = '127.0.0.1', port = 0): Promise<number> {
-    if (this.server !== undefined) throw new LifelongError('MetricsServer: already started');
+    if (this.server !== undefined) throw new InvariantError('MetricsServer: already started');
     const server = http.createServer((req, res) => void this.handle(req, res));
     this.server = server;
     await new Promise<void>((resolve, reject) => {

@@ -1,4 +1,4 @@
-import { LifelongError } from '../core/errors';
+import { InvariantError } from '../core/errors';
 import type { TaskName } from '../core/types';
 
 export interface PrequentialOptions {
@@ -39,7 +39,7 @@ export class PrequentialAccuracy {
   constructor(options: PrequentialOptions = {}) {
     const alpha = options.alpha ?? 0.999;
     if (!Number.isFinite(alpha) || alpha <= 0 || alpha > 1) {
-      throw new LifelongError(`PrequentialAccuracy: alpha must be in (0, 1], got ${alpha}`);
+      throw new InvariantError(`PrequentialAccuracy: alpha must be in (0, 1], got ${alpha}`);
     }
     this.alpha = alpha;
   }

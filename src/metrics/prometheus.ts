@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { LifelongError } from '../core/errors';
+import { InvariantError } from '../core/errors';
 import type { SampleKind, TaskName } from '../core/types';
 import type { AccuracyMatrix } from './continual';
 import type { DriftResult } from './drift';
@@ -21,6 +21,20 @@ export interface LifelongMetricsOptions {
    * them), so short-lived instances (tests) may turn this off.
    */
   readonly defaultMetrics?: boolean;
+  /**
+   * Label every series with strategy="<name>": several runs (`lifelong run --compare`) then
+   * publish side by side instead of over each other. Absent: no strategy label.
+   */
+  readonly strategy?: string;
+}
+
+/**
+ * prom-client's process metrics (lifelong_process_*, lifelong_nodejs_*) on `registry`. The GC
+ * observer and event-loop monitor this starts live as long as the process (prom-client offers no
+ * way to stop them).
+ */
+export function collectProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry, prefix: 'lifelong_' });
 }
 
 type G = Gauge<string>;
@@ -143,7 +157,8 @@ export class LifelongMetrics {
       unknownYet.remove();
     }
 
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'lifelong_' });
+    if (options.strategy !== undefined) registry.setDefaultLabels({ strategy: options.strategy });
+    if (options.defaultMetrics ?? true) collectProcessMetrics(registry);
   }
 
   /** Content-Type header of metrics(). */
@@ -162,17 +177,17 @@ export class LifelongMetrics {
    */
   countSamples(task: TaskName | undefined, kind: SampleKind, n = 1): void {
     if (!SAMPLE_KINDS.includes(kind)) {
-      throw new LifelongError(`LifelongMetrics: unknown sample kind "${kind}" (expected one of ${SAMPLE_KINDS.join(', ')})`);
+      throw new InvariantError(`LifelongMetrics: unknown sample kind "${kind}" (expected one of ${SAMPLE_KINDS.join(', ')})`);
     }
     if (!Number.isInteger(n) || n < 0) {
-      throw new LifelongError(`LifelongMetrics: sample count must be a non-negative integer, got ${n}`);
+      throw new InvariantError(`LifelongMetrics: sample count must be a non-negative integer, got ${n}`);
     }
     this.samples.inc({ task: task ?? '', kind }, n);
   }
 
   observeTrainingStep(seconds: number): void {
     if (!Number.isFinite(seconds) || seconds < 0) {
-      throw new LifelongError(`LifelongMetrics: training step duration must be finite and >= 0 seconds, got ${seconds}`);
+      throw new InvariantError(`LifelongMetrics: training step duration must be finite and >= 0 seconds, got ${seconds}`);
     }
     this.trainingStep.observe(seconds);
   }
@@ -192,7 +207,7 @@ export class LifelongMetrics {
     const nameOf = (index: number): TaskName => {
       const name = taskNames[index];
       if (name === undefined) {
-        throw new LifelongError(
+        throw new InvariantError(
           `LifelongMetrics: no task name for task index ${index} (got ${taskNames.length} names for a ${rows.length}-row matrix)`,
         );
       }

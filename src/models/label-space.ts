@@ -1,4 +1,4 @@
-import { ValidationError } from '../core/errors';
+import { InvariantError, ValidationError } from '../core/errors';
 import type { Label } from '../core/types';
 
 /**
@@ -12,7 +12,7 @@ export class LabelSpace {
   private readonly order: Label[] = [];
 
   constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`label capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1) throw new InvariantError(`label capacity must be a positive integer, got ${capacity}`);
   }
 
   get size(): number {
@@ -49,7 +49,7 @@ export class LabelSpace {
 
   labelOf(unit: number): Label {
     const label = this.order[unit];
-    if (label === undefined) throw new RangeError(`unit ${unit} has no label (head has ${this.order.length})`);
+    if (label === undefined) throw new InvariantError(`unit ${unit} has no label (head has ${this.order.length})`);
     return label;
   }
 

@@ -1,7 +1,7 @@
-import { LifelongError } from '../core/errors';
+import { InterruptedError, InvariantError } from '../core/errors';
 
 /** acquire() was cancelled through its AbortSignal. */
-export class DemandAbortedError extends LifelongError {}
+export class DemandAbortedError extends InterruptedError {}
 
 /**
  * Credits for reading the source: backpressure between the training operator and the source.
@@ -21,7 +21,7 @@ export class Demand {
 
   constructor(readonly initialCredits: number) {
     if (!Number.isInteger(initialCredits) || initialCredits < 1) {
-      throw new LifelongError(`Demand: initialCredits must be an integer >= 1, got ${initialCredits}`);
+      throw new InvariantError(`Demand: initialCredits must be an integer >= 1, got ${initialCredits}`);
     }
     this.credits = initialCredits;
   }
@@ -72,10 +72,10 @@ export class Demand {
    */
   release(n: number): void {
     if (!Number.isInteger(n) || n < 0) {
-      throw new LifelongError(`Demand.release: n must be an integer >= 0, got ${n}`);
+      throw new InvariantError(`Demand.release: n must be an integer >= 0, got ${n}`);
     }
     if (n > this.outstanding) {
-      throw new LifelongError(
+      throw new InvariantError(
         `Demand.release: releasing ${n} credits but only ${this.outstanding} are outstanding (a step released samples it did not acquire)`,
       );
     }

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { main } from '../../src/cli/main';
+import { parseExposition } from '../helpers/exposition';
 
 const REPO = path.resolve(__dirname, '../../..');
 
@@ -84,7 +85,46 @@ describe('lifelong run (CLI, end to end on embedded MNIST)', () => {
     assert.ok(last.includes('lifelong_backend_info{backend="'), 'backend exported');
   });
 
-  it('rejects a pipeline with a misspelt key, naming the key and the file, and exits non-zero', async () => {
+  it('with --compare, serves every run on /metrics under its strategy label, the finished run at its final counts', async () => {
+    const pipeline = shrink('quickstart.json', dir, 600, 2);
+    const report = path.join(dir, 'compare.json');
+    const port = await freePort();
+    const scrapes: string[] = [];
+    let running = true;
+    const run = main(['run', '--pipeline', pipeline, '--compare', 'finetune', '--report', report, '--metrics-port', String(port)]).finally(() => {
+      running = false;
+    });
+    while (running) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+        if (res.ok) scrapes.push(await res.text());
+      } catch {
+        // not listening yet, or closed at the end
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(await run, 0);
+    const json = JSON.parse(fs.readFileSync(report, 'utf8'));
+    assert.equal(json.strategy, 'ewc');
+    assert.deepEqual(json.comparisons.map((c: { strategy: string }) => c.strategy), ['finetune']);
+
+    const trained = (text: string, strategy: string): number =>
+      parseExposition(text)
+        .filter((s) => s.name === 'lifelong_samples_total' && s.labels['kind'] === 'trained' && s.labels['strategy'] === strategy)
+        .reduce((sum, s) => sum + s.value, 0);
+    const both = scrapes.filter((text) => trained(text, 'finetune') > 0);
+    assert.ok(both.length > 0, `no scrape showed finetune training (${scrapes.length} scrapes)`);
+    for (const text of both) {
+      assert.equal(trained(text, 'ewc'), json.samplesTrained, 'the first run stays at its final count while the second runs');
+      assert.ok(!/^lifelong_samples_total\{(?![^}]*strategy=)/m.test(text), 'every sample series has a strategy label');
+    }
+    const last = parseExposition(both[both.length - 1] as string);
+    for (const strategy of ['ewc', 'finetune']) {
+      assert.ok(last.some((s) => s.name === 'lifelong_parameters' && s.labels['strategy'] === strategy), `lifelong_parameters of ${strategy}`);
+    }
+  });
+
+  it('rejects a pipeline with a misspelt key, naming the key and the file, and exits 3 (bad config)', async () => {
     const config = JSON.parse(fs.readFileSync(path.join(REPO, 'pipelines', 'quickstart.json'), 'utf8'));
     config.training.batchsize = 10;
     const file = path.join(dir, 'bad.json');
@@ -96,7 +136,7 @@ describe('lifelong run (CLI, end to end on embedded MNIST)', () => {
       return true;
     }) as typeof process.stderr.write;
     try {
-      assert.equal(await main(['run', '--pipeline', file, '--no-metrics']), 1);
+      assert.equal(await main(['run', '--pipeline', file, '--no-metrics']), 3, 'exit code 3: bad config');
     } finally {
       process.stderr.write = write;
     }

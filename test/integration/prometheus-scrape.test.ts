@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LifelongMetrics } from '../../src/metrics/prometheus';
 import { MetricsServer } from '../../src/metrics/http-server';
+import { PerRunMetrics } from '../../src/metrics/per-run-metrics';
 
 /**
  * A real Prometheus (the Debian `prometheus` package, 2.42) scrapes the real MetricsServer every
@@ -40,6 +41,9 @@ describe('Prometheus scraping the metrics endpoint (integration)', function () {
 
   const metrics = new LifelongMetrics();
   const server = new MetricsServer({ metrics });
+  // A second target, as \`lifelong run --compare\` serves it: two runs under their strategy labels.
+  const compared = new PerRunMetrics({ labelByStrategy: true });
+  const comparedServer = new MetricsServer({ metrics: compared });
   let tmp: string | undefined;
   let prometheus: ChildProcess | undefined;
   let prometheusLog = '';
@@ -90,6 +94,7 @@ describe('Prometheus scraping the metrics endpoint (integration)', function () {
         '(apt-get install -y prometheus) to run this integration test',
     );
     const targetPort = await server.start('127.0.0.1', 0);
+    const comparedPort = await comparedServer.start('127.0.0.1', 0);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lifelong-prom-'));
     const config = [
       'global:',
@@ -100,6 +105,9 @@ describe('Prometheus scraping the metrics endpoint (integration)', function () {
       '  - job_name: lifelong',
       '    static_configs:',
       `      - targets: ['127.0.0.1:${targetPort}']`,
+      '  - job_name: lifelong-compare',
+      '    static_configs:',
+      `      - targets: ['127.0.0.1:${comparedPort}']`,
       '',
     ].join('\n');
     fs.writeFileSync(path.join(tmp, 'prom.yml'), config);
@@ -135,6 +143,7 @@ describe('Prometheus scraping the metrics endpoint (integration)', function () {
       clearTimeout(timer);
     }
     await server.close();
+    await comparedServer.close();
     if (tmp !== undefined) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -161,5 +170,17 @@ describe('Prometheus scraping the metrics endpoint (integration)', function () {
     metrics.countSamples('digits-2-3', 'predicted', 2);
     assert.equal(await scrapedValue('lifelong_samples_total', { task: 'digits-0-1', kind: 'trained' }, 12), 12);
     assert.equal(await scrapedValue('lifelong_samples_total', { task: 'digits-2-3', kind: 'predicted' }, 2), 2);
+  });
+
+  it('scrapes the runs of a comparison side by side, one series per strategy', async () => {
+    compared.startRun('ewc').countSamples('compare-0-1', 'trained', 40);
+    compared.startRun('finetune').countSamples('compare-0-1', 'trained', 25);
+    const labels = { job: 'lifelong-compare', task: 'compare-0-1', kind: 'trained' };
+    assert.equal(await scrapedValue('lifelong_samples_total', { ...labels, strategy: 'ewc' }, 40), 40);
+    assert.equal(await scrapedValue('lifelong_samples_total', { ...labels, strategy: 'finetune' }, 25), 25);
+    const byStrategy = await query('sum by (strategy) (lifelong_samples_total{job="lifelong-compare"})');
+    assert.deepEqual(Object.fromEntries(byStrategy.map((s) => [s.metric['strategy'], Number(s.value[1])])), { ewc: 40, finetune: 25 });
+    const up = await query('up{job="lifelong-compare"}');
+    assert.equal(up[0]?.value[1], '1', 'the exposition of the merged runs is valid: the target is up');
   });
 });

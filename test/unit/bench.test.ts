@@ -9,7 +9,7 @@ import { pipelineOf } from '../../src/bench/run-bench';
 import { benchSuite, BENCH_STRATEGIES, PUBLISHED_ACCURACY, SUITE_NAMES } from '../../src/bench/suites';
 import { accuracyTable, comparisonTable, replaceMarkedSection, seedFigureTable } from '../../src/bench/tables';
 import { benchCommand, parseBenchArgs, readBenchReport } from '../../src/cli/bench-command';
-import { ConfigError } from '../../src/core/errors';
+import { ConfigError, DataFormatError } from '../../src/core/errors';
 
 const context = { reject: () => undefined, log: () => undefined };
 
@@ -256,7 +256,7 @@ describe('bench: command line', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-report-'));
     const file = path.join(dir, 'run.json');
     fs.writeFileSync(file, JSON.stringify({ accuracyMatrix: [] }));
-    assert.throws(() => readBenchReport(file), (e: unknown) => e instanceof ConfigError && e.message.includes(file) && /not a bench report/.test(e.message));
+    assert.throws(() => readBenchReport(file), (e: unknown) => e instanceof DataFormatError && e.message.includes(file) && /not a bench report/.test(e.message));
     fs.writeFileSync(file, '{');
     assert.throws(() => readBenchReport(file), /cannot read report/);
     fs.rmSync(dir, { recursive: true, force: true });

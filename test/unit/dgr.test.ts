@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
 import { main } from '../../src/cli/main';
-import { ConfigError, DataFormatError } from '../../src/core/errors';
+import { ConfigError, DataFormatError, InvariantError } from '../../src/core/errors';
 import { Rng } from '../../src/core/rng';
 import type { Sample, Scenario, TaskInfo } from '../../src/core/types';
 import { encodeGrayscalePng } from '../../src/data/png';
@@ -362,7 +362,7 @@ describe('png encoder', () => {
       assert.equal(raw[row * (width + 1)], 0, 'filter type None');
       assert.deepEqual([...raw.subarray(row * (width + 1) + 1, (row + 1) * (width + 1))], [...pixels.subarray(row * width, (row + 1) * width)]);
     }
-    assert.throws(() => encodeGrayscalePng(2, 2, new Uint8Array(3)), RangeError);
+    assert.throws(() => encodeGrayscalePng(2, 2, new Uint8Array(3)), InvariantError);
   });
 });
 

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { parseProduceArgs, TokenBucket, topicOf, unlabelledPositions } from '../../src/cli/produce';
-import { ConfigError } from '../../src/core/errors';
+import { ConfigError, InvariantError } from '../../src/core/errors';
 import { Rng } from '../../src/core/rng';
 import { isKafkaTopicName } from '../../src/sources/kafka-message';
 import { defineTaskStream } from '../../src/data/task-streams';
@@ -123,7 +123,7 @@ describe('lifelong produce (without a broker)', () => {
     });
 
     it('refuses a zero rate', () => {
-      assert.throws(() => new TokenBucket(0, 1), RangeError);
+      assert.throws(() => new TokenBucket(0, 1), InvariantError);
     });
   });
 });

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { LifelongMetrics } from '../../src/metrics/prometheus';
 import { MetricsServer } from '../../src/metrics/http-server';
+import { PerRunMetrics } from '../../src/metrics/per-run-metrics';
 import { AccuracyMatrix } from '../../src/metrics/continual';
 import { DriftTracker } from '../../src/metrics/drift';
-import { LifelongError } from '../../src/core/errors';
+import { InvariantError, LifelongError } from '../../src/core/errors';
 import { parseExposition, type Series } from '../helpers/exposition';
 
 
@@ -297,5 +298,76 @@ describe('MetricsServer', () => {
     const second = new MetricsServer({ metrics });
     await assert.rejects(second.start('127.0.0.1', port), LifelongError);
     await second.close();
+  });
+});
+
+describe('PerRunMetrics (lifelong run and its --compare runs on one /metrics)', () => {
+  /** The HELP lines of an exposition, by metric name: one per family in a valid exposition. */
+  function helpCounts(text: string): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      const name = /^# HELP (\S+) /.exec(line)?.[1];
+      if (name !== undefined) counts.set(name, (counts.get(name) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  it('labels a strategy on every series of a LifelongMetrics given one, and none without', async () => {
+    const labelled = new LifelongMetrics({ defaultMetrics: false, strategy: 'ewc' });
+    labelled.countSamples('t', 'trained', 2);
+    labelled.setBackend('wasm');
+    labelled.observeTrainingStep(0.01);
+    const series = parseExposition(await labelled.metrics());
+    assert.ok(series.length > 0);
+    for (const s of series) assert.equal(s.labels['strategy'], 'ewc', `${s.name} ${JSON.stringify(s.labels)}`);
+    assert.equal(value(series, 'lifelong_samples_total', { task: 't', kind: 'trained', strategy: 'ewc' }), 2);
+
+    const plain = new LifelongMetrics({ defaultMetrics: false });
+    plain.countSamples('t', 'trained', 2);
+    assert.ok(parseExposition(await plain.metrics()).every((s) => !('strategy' in s.labels)));
+  });
+
+  it('publishes each run under its strategy, side by side, the finished run at its final values', async () => {
+    const runs = new PerRunMetrics({ labelByStrategy: true });
+    const ewc = runs.startRun('ewc');
+    ewc.countSamples('digits-0-1', 'trained', 100);
+    ewc.setParameters(1000);
+    ewc.observeTrainingStep(0.002);
+    const finetune = runs.startRun('finetune');
+    finetune.countSamples('digits-0-1', 'trained', 30);
+    finetune.setParameters(900);
+    finetune.observeTrainingStep(0.2);
+
+    const text = await runs.metrics();
+    const series = parseExposition(text);
+    assert.equal(value(series, 'lifelong_samples_total', { task: 'digits-0-1', kind: 'trained', strategy: 'ewc' }), 100);
+    assert.equal(value(series, 'lifelong_samples_total', { task: 'digits-0-1', kind: 'trained', strategy: 'finetune' }), 30);
+    assert.equal(value(series, 'lifelong_parameters', { strategy: 'ewc' }), 1000);
+    assert.equal(value(series, 'lifelong_parameters', { strategy: 'finetune' }), 900);
+    assert.equal(value(series, 'lifelong_training_step_duration_seconds_bucket', { le: '0.005', strategy: 'ewc' }), 1);
+    assert.equal(value(series, 'lifelong_training_step_duration_seconds_bucket', { le: '0.005', strategy: 'finetune' }), 0);
+    for (const [name, n] of helpCounts(text)) assert.equal(n, 1, `${name} has ${n} HELP lines`);
+
+    // Process metrics are the process's, not a run's: once, without a strategy label.
+    const process = series.filter((s) => s.name.startsWith('lifelong_process_') || s.name.startsWith('lifelong_nodejs_'));
+    assert.ok(process.length > 0, 'process metrics served');
+    assert.ok(process.every((s) => !('strategy' in s.labels)));
+    assert.equal(values(series, 'lifelong_process_cpu_user_seconds_total').length, 1);
+    assert.equal(values(series, 'lifelong_process_start_time_seconds').length, 1);
+    assert.ok(series.filter((s) => !process.includes(s)).every((s) => s.labels['strategy'] === 'ewc' || s.labels['strategy'] === 'finetune'));
+    assert.match(runs.contentType, /^text\/plain; version=0\.0\.4/);
+  });
+
+  it('without comparisons serves the one run unlabelled, and refuses runs that would share series', async () => {
+    const single = new PerRunMetrics({ labelByStrategy: false });
+    single.startRun('ewc').countSamples('t', 'trained', 4);
+    const series = parseExposition(await single.metrics());
+    assert.equal(value(series, 'lifelong_samples_total', { task: 't', kind: 'trained' }), 4);
+    assert.ok(series.every((s) => !('strategy' in s.labels)));
+    assert.throws(() => single.startRun('finetune'), InvariantError);
+
+    const labelled = new PerRunMetrics({ labelByStrategy: true });
+    labelled.startRun('ewc');
+    assert.throws(() => labelled.startRun('ewc'), InvariantError);
   });
 });
