@@ -6,6 +6,7 @@
  */
 import { SCENARIOS } from '../core/types';
 import { groupRuns, meanAndStd, type BenchRun, type BenchSummary } from './bench-report';
+import { BENCH_STRATEGIES } from './suites';
 
 const WIDTH = 900;
 const OUTER_PADDING = 12;
@@ -13,19 +14,8 @@ const FONT_SIZE = 12;
 /** Rough advance of one character in sans-serif at 1 px font size: sizes legends and titles. */
 const CHAR_WIDTH_EM = 0.6;
 
-/** The strategies whose colour is fixed, so a strategy looks the same in every plot and report. */
-const KNOWN_STRATEGIES: readonly string[] = [
-  'finetune',
-  'l2',
-  'ewc',
-  'online-ewc',
-  'progressive',
-  'den',
-  'dgr',
-  'dgr+distill',
-  'replay',
-  'joint',
-];
+/** The strategies whose colour is fixed (the bench rows, in the registry's order), so a strategy looks the same in every plot and report. */
+const KNOWN_STRATEGIES: readonly string[] = BENCH_STRATEGIES;
 const KNOWN_COLOURS: readonly string[] = [
   '#7f7f7f', // finetune: grey, the lower bound
   '#bcbd22', // l2
