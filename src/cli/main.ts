@@ -5,6 +5,7 @@ import { produceCommand } from './produce';
 import type { BackendName } from '../backend/backend';
 import { replayGridCommand } from './replay-grid';
 import { runCommand } from './run-command';
+import { strategiesCommand } from './strategies-command';
 
 const USAGE = `lifelong — online continual learning
 
@@ -22,6 +23,7 @@ Usage:
                [--strategies LIST] [--scenarios task,domain,class] [--resume] [--docs FILE] [--backend NAME]
   lifelong bench --compare DIR[,DIR...] [--out DIR] [--docs FILE]
   lifelong bench --render FILE[,FILE...] [--out DIR] [--docs FILE]
+  lifelong strategies [--json]
   lifelong help
 
 run       learns the pipeline's task stream; on a finite source exits 0 when the stream ends; on
@@ -57,6 +59,9 @@ bench     runs a benchmark suite through the engine (docs/BENCHMARKS.md): the pr
           --compare DIRS   reports of several implementations (ours, bench/peers/) side by side,
                            suite by suite; writes OUT/comparison.md
           --render FILES   redraw table and plots from reports (several: merged)
+
+strategies  lists the strategies (family, scenarios, what they store and need) and each one's
+          strategy.params with default and doc; --json prints the descriptors.
 `;
 
 /** The CLI. Returns the process exit code; never calls process.exit (so tests can call it). */
@@ -97,6 +102,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await produceCommand(rest);
       case 'bench':
         return await benchCommand(rest);
+      case 'strategies':
+        return strategiesCommand(rest);
       case 'replay-grid': {
         const { values } = parseArgs({
           args: [...rest],
