@@ -8,20 +8,10 @@
 import { SCENARIOS } from '../core/types';
 import type { BenchSummary } from './bench-report';
 import { attrs, line, num, text } from './svg';
+import { BENCH_STRATEGIES } from './suites';
 
-/** The strategies whose colour is fixed, so a strategy looks the same in every plot and report. */
-const KNOWN_STRATEGIES: readonly string[] = [
-  'finetune',
-  'l2',
-  'ewc',
-  'online-ewc',
-  'progressive',
-  'den',
-  'dgr',
-  'dgr+distill',
-  'replay',
-  'joint',
-];
+/** The strategies whose colour is fixed (the bench rows, in the registry's order), so a strategy looks the same in every plot and report. */
+const KNOWN_STRATEGIES: readonly string[] = BENCH_STRATEGIES;
 const KNOWN_COLOURS: readonly string[] = [
   '#7f7f7f', // finetune: grey, the lower bound
   '#bcbd22', // l2

@@ -7,6 +7,7 @@
  * ../shared/reference/protocols.md.
  */
 import { SCENARIOS, type Scenario } from '../core/types';
+import { builtinStrategies } from '../strategies/registry';
 import type { BenchDataset, BenchProtocol } from './bench-report';
 
 /** One run to do: a strategy (row label) on a scenario of a dataset, under a protocol. */
@@ -28,11 +29,13 @@ export interface BenchSuite {
   readonly cases: readonly BenchCase[];
 }
 
-/** Every strategy the three-scenario suites run, in table order. */
-export const BENCH_STRATEGIES = ['finetune', 'l2', 'ewc', 'online-ewc', 'progressive', 'den', 'dgr', 'dgr+distill', 'replay', 'joint'] as const;
+const STRATEGIES = builtinStrategies();
 
-/** Structure strategies need the task identity at test time: Task-IL only. */
-const TASK_INCREMENTAL_ONLY = new Set(['progressive', 'den']);
+/** Bench rows that are a strategy under other parameters (paramsOf), listed after it. */
+const VARIANTS: Readonly<Record<string, readonly string[]>> = { dgr: ['dgr+distill'] };
+
+/** Every strategy the three-scenario suites run (the registry's, with their variants), in table order. */
+export const BENCH_STRATEGIES: readonly string[] = STRATEGIES.names().flatMap((name) => [name, ...(VARIANTS[name] ?? [])]);
 
 /** van de Ven & Tolias 2019: MLP, Adam, batch 128, iterations per task. */
 const VAN_DE_VEN_PROTOCOL: Record<BenchDataset, BenchProtocol> = {
@@ -115,8 +118,11 @@ function casesOf(dataset: BenchDataset, protocol: BenchProtocol, strategies: rea
   const cases: BenchCase[] = [];
   for (const scenario of SCENARIOS) {
     for (const strategy of strategies) {
-      if (TASK_INCREMENTAL_ONLY.has(strategy) && scenario !== 'task-incremental') continue;
       const { name, params } = paramsFor(dataset, scenario, strategy, protocol);
+      const { capabilities } = STRATEGIES.describe(name);
+      if (!capabilities.scenarios.includes(scenario)) continue;
+      // The literature evaluates these in Task-IL only; they would infer the task otherwise.
+      if (capabilities.needsTaskIdentity && scenario !== 'task-incremental') continue;
       cases.push({ dataset, scenario, strategy, implementationStrategy: name, params, protocol });
     }
   }

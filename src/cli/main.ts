@@ -4,6 +4,7 @@ import { wantsHelp } from './parse-command-args';
 import { PRODUCE_USAGE, produceCommand } from './produce';
 import { parseReplayGridArgs, REPLAY_GRID_USAGE, replayGridCommand } from './replay-grid';
 import { parseRunArgs, RUN_USAGE, runCommand } from './run-command';
+import { STRATEGIES_USAGE, strategiesCommand } from './strategies-command';
 import { formatCommandUsage, type CommandUsage } from './usage';
 
 interface Command {
@@ -18,6 +19,7 @@ const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['produce', { usage: PRODUCE_USAGE, run: (args) => produceCommand(args) }],
   ['replay-grid', { usage: REPLAY_GRID_USAGE, run: (args) => replayGridCommand(parseReplayGridArgs(args)) }],
   ['bench', { usage: BENCH_USAGE, run: (args) => benchCommand(args) }],
+  ['strategies', { usage: STRATEGIES_USAGE, run: async (args) => strategiesCommand(args) }],
 ]);
 
 const USAGE = `lifelong — online continual learning

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type convict from 'convict';
 import { SCENARIOS, type Scenario } from '../core/types';
+import { builtinStrategies } from '../strategies/registry';
 import { configErrorFor, type ConfigIssue } from './config-issue';
 import { formats } from './formats';
 import { isPlainObject, render } from './json-value';
@@ -339,8 +340,7 @@ const PIPELINE_SCHEMA: convict.Schema<PipelineFile> = {
   },
 };
 
-/** Strategies that need the whole (finite) stream: only for embedded benchmark sources. */
-export const OFFLINE_STRATEGIES: readonly string[] = ['joint'];
+const BUILTINS = builtinStrategies();
 
 /**
  * Loads and validates a pipeline file. `strategy.module`, if set, comes back as an absolute path
@@ -361,8 +361,11 @@ export function loadPipelineConfig(file: string): PipelineConfig {
     if (!fs.existsSync(module)) issues.push({ key: 'strategy.module', problem: `no such file: ${module}` });
   }
 
-  if (source?.type === 'kafka' && isPlainObject(values.strategy) && OFFLINE_STRATEGIES.includes(values.strategy.name as string)) {
-    issues.push({ key: 'strategy.name', problem: `"${String(values.strategy.name)}" keeps every sample of a finite stream: it is a benchmark bound for embedded sources, not for Kafka` });
+  // A user's module is not loaded here (that runs its code); run-pipeline checks its descriptor.
+  const name = isPlainObject(values.strategy) ? String(values.strategy.name) : undefined;
+  const builtin = name !== undefined && module === undefined && BUILTINS.has(name) ? BUILTINS.describe(name) : undefined;
+  if (source?.type === 'kafka' && builtin?.capabilities.needsFiniteStream) {
+    issues.push({ key: 'strategy.name', problem: `"${name}" keeps every sample of a finite stream: it is a benchmark bound for embedded sources, not for Kafka` });
   }
 
   if (resolved.value === undefined || source === undefined || issues.length > 0) {

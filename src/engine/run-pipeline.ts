@@ -1,11 +1,12 @@
 import { lastValueFrom, tap } from 'rxjs';
-import { OFFLINE_STRATEGIES, type PipelineConfig } from '../config/pipeline-config';
+import type { PipelineConfig } from '../config/pipeline-config';
 import { silentLogger, type Logger } from '../core/log';
 import type { LifelongMetrics } from '../metrics/prometheus';
 import type { EngineEvent } from '../pipeline/events';
 import { createSource, type CreatedSource } from '../sources/create-source';
 import { publishMetrics, recordRun } from '../sinks/prometheus-sink';
 import { RunRecorder } from '../sinks/run-recorder';
+import type { StrategyDescriptor } from '../strategies/descriptor';
 import { builtinStrategies, loadStrategyModule, type StrategyRegistry } from '../strategies/registry';
 import type { Strategy, StrategyOptions } from '../strategies/strategy';
 import { ConfigError } from '../core/errors';
@@ -35,10 +36,15 @@ export interface RunPipelineOptions {
   readonly source?: CreatedSource;
 }
 
-/** Builds the pipeline's strategy: a built-in by name, or the factory of the user's module. */
-export function createStrategy(pipeline: PipelineConfig, options: StrategyOptions, registry: StrategyRegistry = builtinStrategies(), name = pipeline.strategy.name): Strategy {
-  const factory = pipeline.strategy.module && name === pipeline.strategy.name ? loadStrategyModule(pipeline.strategy.module) : registry.get(name);
-  const strategy = factory(options);
+/** The descriptor of the pipeline's strategy (or of `name`): a built-in, or the user's module. */
+export function describeStrategy(pipeline: PipelineConfig, registry: StrategyRegistry = builtinStrategies(), name = pipeline.strategy.name): StrategyDescriptor {
+  return pipeline.strategy.module && name === pipeline.strategy.name ? loadStrategyModule(pipeline.strategy.module, name) : registry.describe(name);
+}
+
+/** Builds a strategy from its descriptor, checking that the factory returned one. */
+export function createStrategy(descriptor: StrategyDescriptor, options: StrategyOptions): Strategy {
+  const { name } = descriptor;
+  const strategy = descriptor.create(options);
   if (!strategy || typeof strategy.trainBatch !== 'function') throw new ConfigError(`strategy "${name}" factory returned no Strategy`, undefined, 'strategy');
   return strategy;
 }
@@ -54,7 +60,14 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
   const units = pipeline.model.outputUnits > 0 ? pipeline.model.outputUnits : outputUnits;
   if (units < 1) throw new ConfigError(`model.outputUnits must be set for source type ${pipeline.source.type}`, undefined, 'model.outputUnits');
   const name = options.strategyOverride?.name ?? pipeline.strategy.name;
-  if (source.live && OFFLINE_STRATEGIES.includes(name)) {
+  let descriptor: StrategyDescriptor;
+  try {
+    descriptor = describeStrategy(pipeline, options.registry, name);
+  } catch (error) {
+    await source.close();
+    throw error;
+  }
+  if (source.live && descriptor.capabilities.needsFiniteStream) {
     await source.close();
     throw new ConfigError(`strategy "${name}" needs a finite embedded stream, not ${source.description}`, undefined, 'strategy.name');
   }
@@ -69,7 +82,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
       seed: pipeline.seed,
       params: options.strategyOverride?.params ?? pipeline.strategy.params,
   };
-  const strategy = createStrategy(pipeline, strategyOptions, options.registry, name);
+  const strategy = createStrategy(descriptor, strategyOptions);
   const recorder = new RunRecorder(source.knownTasks?.() ?? []);
   const metrics = options.metrics;
   metrics?.setBackend(options.backend);

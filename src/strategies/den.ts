@@ -13,6 +13,7 @@ import { argmaxBy, assignUnits, readMatrices, checkStateHeader, createOptimizer,
 import { SHARED_HEAD } from './mlp-strategy';
 import { readParams, type ParamValues } from './params';
 import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
+import { defineStrategy } from './descriptor';
 
 /**
  * Hyperparameters, with the defaults of the paper's code (jaehong31/DEN, DEN_run.py) where the
@@ -24,39 +25,26 @@ import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, Stra
  * larger L1 step cancels that (a zero-initialised head would then never leave zero).
  */
 export const DEN_PARAMS = {
-  /** L1 proximal step per gradient step (the code: 1e-5 over ~4300 steps; x10 for a single pass). */
-  l1: { type: 'number', default: 1e-4, min: 0 },
-  /** Weight decay (l2_lambda * ||W||^2 / 2) on the weights being trained (the code's 1e-4). */
-  l2: { type: 'number', default: 1e-4, min: 0 },
-  /** Group-lasso proximal step per gradient step on each expansion unit's incoming weights (the code: 1e-3; x10 for a single pass). */
-  groupLasso: { type: 'number', default: 1e-2, min: 0 },
-  /** Pull of selective retraining towards the weights the task began with (the code's regular_lambda 0.5). */
-  regularLambda: { type: 'number', default: 0.5, min: 0 },
-  /** Units added to each hidden layer by an expansion (the code's ex_k). */
-  k: { type: 'integer', default: 10, min: 0 },
-  /** Expansion happens when the mean task loss of the last 10 batches exceeds this (tau; the code's loss_thr). */
-  lossThreshold: { type: 'number', default: 0.01, min: 0 },
-  /** A unit whose incoming weights and bias moved more than this (L2) during a task is split (the code's spl_thr). */
-  sigma: { type: 'number', default: 0.05, min: 0 },
-  /** Most units split per layer and task (the code caps splits at ex_k). */
-  maxSplits: { type: 'integer', default: 10, min: 0 },
+  l1: { type: 'number', default: 1e-4, min: 0, doc: 'L1 proximal step per gradient step (the code: 1e-5 over ~4300 steps; x10 for a single pass).' },
+  l2: { type: 'number', default: 1e-4, min: 0, doc: "Weight decay (l2_lambda * ||W||^2 / 2) on the weights being trained (the code's 1e-4)." },
+  groupLasso: { type: 'number', default: 1e-2, min: 0, doc: "Group-lasso proximal step per gradient step on each expansion unit's incoming weights (the code: 1e-3; x10 for a single pass)." },
+  regularLambda: { type: 'number', default: 0.5, min: 0, doc: "Pull of selective retraining towards the weights the task began with (the code's regular_lambda 0.5)." },
+  k: { type: 'integer', default: 10, min: 0, doc: "Units added to each hidden layer by an expansion (the code's ex_k)." },
+  lossThreshold: { type: 'number', default: 0.01, min: 0, doc: "Expansion happens when the mean task loss of the last 10 batches exceeds this (tau; the code's loss_thr)." },
+  sigma: { type: 'number', default: 0.05, min: 0, doc: "A unit whose incoming weights and bias moved more than this (L2) during a task is split (the code's spl_thr)." },
+  maxSplits: { type: 'integer', default: 10, min: 0, doc: 'Most units split per layer and task (the code caps splits at ex_k).' },
+  /** The code drops the exact zeros its L1 steps leave; a single pass leaves fewer, so near-zeros go too. */
+  pruneThreshold: { type: 'number', default: 1e-3, min: 0, doc: 'Hidden weights below this magnitude are dropped at the end of the first task.' },
+  selectionBatches: { type: 'integer', default: 10, min: 1, doc: 'Batches of a later task that train only its head with L1 before the subnetwork is selected (the code: a tenth of its iterations).' },
+  expansionPatience: { type: 'integer', default: 20, min: 1, doc: 'Batches of selective retraining after which the loss is compared with lossThreshold.' },
   /**
-   * Hidden weights below this magnitude are dropped at the end of the first task. The code drops
-   * the exact zeros its L1 steps leave; a single pass leaves fewer, so near-zeros go too.
+   * The paper trains only the new units, after retraining ran to convergence; a single pass has
+   * had `expansionPatience` batches of retraining by then, so by default it goes on (its drift is
+   * split at the end as usual). Measured on the 5-task split-MNIST run of
+   * test/integration/den-vs-progressive.test.ts (1000 samples per task): average accuracy 96.4%
+   * with, 95.7% without.
    */
-  pruneThreshold: { type: 'number', default: 1e-3, min: 0 },
-  /** Batches of a later task that train only its head with L1 before the subnetwork is selected (the code: a tenth of its iterations). */
-  selectionBatches: { type: 'integer', default: 10, min: 1 },
-  /** Batches of selective retraining after which the loss is compared with lossThreshold. */
-  expansionPatience: { type: 'integer', default: 20, min: 1 },
-  /**
-   * Whether the subnetwork keeps retraining beside the expansion units. The paper then trains only
-   * the new units, after retraining ran to convergence; a single pass has had `expansionPatience`
-   * batches of retraining by then, so by default it goes on (its drift is split at the end as
-   * usual). Measured on the 5-task split-MNIST run of test/integration/den-vs-progressive.test.ts
-   * (1000 samples per task): average accuracy 96.4% with, 95.7% without.
-   */
-  expandRetrains: { type: 'boolean', default: true },
+  expandRetrains: { type: 'boolean', default: true, doc: 'Whether the subnetwork keeps retraining beside the expansion units.' },
 } as const;
 
 export type DenParams = ParamValues<typeof DEN_PARAMS>;
@@ -629,3 +617,12 @@ function mean(values: readonly number[]): number {
 export function createDen(options: StrategyOptions): Strategy {
   return new DenStrategy(options);
 }
+
+export const DEN_STRATEGY = defineStrategy({
+  name: 'den',
+  family: 'hybrid',
+  summary: 'Dynamically Expandable Networks (Yoon et al. 2018): sparse first task, selective retraining, dynamic expansion, split/duplication.',
+  create: createDen,
+  params: DEN_PARAMS,
+  capabilities: { needsTaskIdentity: true },
+});

@@ -11,7 +11,7 @@
  * MNIST streams give them; features outside that range cannot be generated faithfully.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError, StrategyError } from '../core/errors';
+import { StrategyError } from '../core/errors';
 import type { Label } from '../core/types';
 import type { Generator, GeneratorKind, GeneratorShape } from '../models/generator';
 import { GENERATOR_KINDS, type Sampler } from '../models/generator';
@@ -24,29 +24,40 @@ import { MlpStrategy } from './mlp-strategy';
 import { readParams, type ParamSpec } from './params';
 import { seededRng, type Rehearsal, type RehearsalBatchContext, type RehearsalContext, type RehearsalState, type ReplayBatch, type ReplayGroup } from './rehearsal';
 import type { StrategyDiagnostic, StrategyOptions, TensorSnapshot } from './strategy';
+import { defineStrategy } from './descriptor';
 
 const NAME = 'dgr';
 const STATE_FORMAT = 1;
 
-/** Parameters readParams validates; `currentWeight` and `generatorHidden` are checked in readDgrParams. */
-function dgrParamSpec(options: StrategyOptions) {
-  return {
-    /** The generator: a VAE (van de Ven & Tolias) or a WGAN-GP (Shin et al.). */
-    generator: { type: 'enum', default: 'vae', values: GENERATOR_KINDS },
-    /** Size of the latent code. */
-    latent: { type: 'integer', default: 100, min: 1 },
-    /** Soft targets from the previous solver at `temperature` (DGR+distill) instead of its argmax. */
-    distill: { type: 'boolean', default: false },
-    /** Distillation temperature. */
-    temperature: { type: 'number', default: 2, min: 0, exclusiveMin: true },
-    /** Generator training steps per batch (a WGAN-GP step is 5 critic steps and one generator step). */
-    generatorSteps: { type: 'integer', default: options.stepsPerBatch, min: 1 },
-    /** The generator's Adam learning rate; default the solver's (van de Ven & Tolias). */
-    generatorLearningRate: { type: 'number', default: options.learningRate, min: 0, exclusiveMin: true },
-  } satisfies Record<string, ParamSpec>;
-}
-
-const OTHER_PARAMS = ['currentWeight', 'generatorHidden'] as const;
+export const DGR_PARAMS = {
+  generator: { type: 'enum', default: 'vae', values: GENERATOR_KINDS, doc: 'The generator: a VAE (van de Ven & Tolias) or a WGAN-GP (Shin et al.).' },
+  latent: { type: 'integer', default: 100, min: 1, doc: 'Size of the latent code.' },
+  distill: { type: 'boolean', default: false, doc: "Soft targets from the previous solver at `temperature` (DGR+distill) instead of its argmax." },
+  temperature: { type: 'number', default: 2, min: 0, exclusiveMin: true, doc: 'Distillation temperature.' },
+  generatorSteps: {
+    type: 'integer',
+    default: { sameAs: 'training.stepsPerBatch' },
+    min: 1,
+    doc: 'Generator training steps per batch (a WGAN-GP step is 5 critic steps and one generator step).',
+  },
+  generatorLearningRate: {
+    type: 'number',
+    default: { sameAs: 'training.learningRate' },
+    min: 0,
+    exclusiveMin: true,
+    doc: "The generator's Adam learning rate; by default the solver's (van de Ven & Tolias).",
+  },
+  currentWeight: {
+    type: 'number',
+    default: '1/t',
+    min: 0,
+    exclusiveMin: true,
+    max: 1,
+    orOneOf: ['1/t'],
+    doc: "Weight of the current batch's loss against the replayed samples'; \"1/t\" for the t-th task (Shin et al.).",
+  },
+  generatorHidden: { type: 'integers', default: { sameAs: 'model.hiddenLayers' }, min: 1, doc: "Hidden layer sizes of the generator; by default the solver's." },
+} as const satisfies Record<string, ParamSpec>;
 
 export interface DgrSettings {
   readonly generator: GeneratorKind;
@@ -62,30 +73,16 @@ export interface DgrSettings {
 
 /** Validates strategy.params for dgr; errors name strategy.params.KEY. */
 export function readDgrParams(options: StrategyOptions): DgrSettings {
-  const spec = dgrParamSpec(options);
-  const known = [...Object.keys(spec), ...OTHER_PARAMS];
-  for (const key of Object.keys(options.params)) {
-    if (!known.includes(key)) throw new ConfigError(`strategy "${NAME}" has no parameter strategy.params.${key} (known: ${known.join(', ')})`, undefined, `strategy.params.${key}`);
-  }
-  const { currentWeight, generatorHidden, ...rest } = options.params;
-  const p = readParams(NAME, rest, spec);
-  const weight = currentWeight ?? '1/t';
-  if (weight !== '1/t' && !(typeof weight === 'number' && weight > 0 && weight <= 1)) {
-    throw new ConfigError(`strategy.params.currentWeight of strategy "${NAME}" must be "1/t" or a number in (0, 1], got ${JSON.stringify(weight)}`, undefined, 'strategy.params.currentWeight');
-  }
-  const hidden = generatorHidden ?? options.hiddenLayers;
-  if (!Array.isArray(hidden) || hidden.length === 0 || !hidden.every((h) => Number.isInteger(h) && h >= 1)) {
-    throw new ConfigError(`strategy.params.generatorHidden of strategy "${NAME}" must be a non-empty list of positive integers, got ${JSON.stringify(hidden)}`, undefined, 'strategy.params.generatorHidden');
-  }
+  const p = readParams(NAME, options.params, DGR_PARAMS, options);
   return {
     generator: p.generator as GeneratorKind,
     latent: p.latent,
     distill: p.distill,
     temperature: p.temperature,
-    currentWeight: weight === '1/t' ? 'inverse-tasks' : (weight as number),
+    currentWeight: p.currentWeight === '1/t' ? 'inverse-tasks' : (p.currentWeight as number),
     generatorSteps: p.generatorSteps,
     generatorLearningRate: p.generatorLearningRate,
-    generatorHidden: [...(hidden as number[])],
+    generatorHidden: [...p.generatorHidden],
   };
 }
 
@@ -386,3 +383,11 @@ export function createDgr(options: StrategyOptions): DgrStrategy {
   const settings = readDgrParams(options);
   return new DgrStrategy(options, new GenerativeReplay(settings, options));
 }
+
+export const DGR_STRATEGY = defineStrategy({
+  name: 'dgr',
+  family: 'memory',
+  summary: 'Deep Generative Replay (Shin et al. 2017): a generator replays past inputs, the previous solver labels them; `distill` for soft targets.',
+  create: createDgr,
+  params: DGR_PARAMS,
+});

@@ -16,20 +16,17 @@ import {
 import { readFisherCounters, StreamingFisher } from './streaming-fisher';
 import type { FisherLabels } from './fisher';
 import type { Strategy, StrategyOptions } from './strategy';
+import { defineStrategy } from './descriptor';
 
 /** Fisher estimation settings shared by ewc and online-ewc. */
 export const FISHER_PARAMS = {
-  /** Labels of the Fisher's log-likelihood gradients: predicted (van de Ven), sampled (true Fisher), true (empirical). */
-  fisherLabels: { type: 'enum', default: 'predicted', values: ['predicted', 'sampled', 'true'] },
-  /** Moving-average decay per batch of the streamed Fisher; 1 = plain mean over the task. */
-  fisherDecay: { type: 'number', default: 0.99, min: 0, max: 1, exclusiveMin: true },
-  /** Measure the Fisher on the first batch of a task and every n-th after it (1 = every batch; each costs about one more forward/backward). */
-  fisherEvery: { type: 'integer', default: 1, min: 1 },
+  fisherLabels: { type: 'enum', default: 'predicted', values: ['predicted', 'sampled', 'true'], doc: "Labels of the Fisher's log-likelihood gradients: predicted (van de Ven), sampled (true Fisher), true (empirical)." },
+  fisherDecay: { type: 'number', default: 0.99, min: 0, max: 1, exclusiveMin: true, doc: 'Moving-average decay per batch of the streamed Fisher; 1 = plain mean over the task.' },
+  fisherEvery: { type: 'integer', default: 1, min: 1, doc: 'Measure the Fisher on the first batch of a task and every n-th after it (1 = every batch; each costs about one more forward/backward).' },
 } as const;
 
 export const EWC_PARAMS = {
-  /** Penalty strength lambda of Kirkpatrick et al. 2017. */
-  lambda: { type: 'number', default: 1000, min: 0 },
+  lambda: { type: 'number', default: 1000, min: 0, doc: 'Penalty strength lambda of Kirkpatrick et al. 2017.' },
   ...FISHER_PARAMS,
 } as const;
 
@@ -109,3 +106,11 @@ export function createEwc(options: StrategyOptions): Strategy {
   const p = readParams('ewc', options.params, EWC_PARAMS);
   return new MlpStrategy('ewc', options, new EwcRegularizer(p.lambda, p.fisherDecay, p.fisherEvery, p.fisherLabels as FisherLabels, options.seed + 1));
 }
+
+export const EWC_STRATEGY = defineStrategy({
+  name: 'ewc',
+  family: 'regularization',
+  summary: 'Elastic Weight Consolidation (Kirkpatrick et al. 2017): one Fisher-weighted penalty per past task.',
+  create: createEwc,
+  params: EWC_PARAMS,
+});

@@ -2,6 +2,7 @@ import { MlpStrategy } from './mlp-strategy';
 import { readParams } from './params';
 import type { Regularizer, RegularizerState } from './regularizer';
 import type { Strategy, StrategyOptions } from './strategy';
+import { defineStrategy } from './descriptor';
 
 /** No penalty: plain sequential fine-tuning, the lower bound that shows catastrophic forgetting. */
 export class NoRegularizer implements Regularizer {
@@ -20,3 +21,11 @@ export function createFinetune(options: StrategyOptions): Strategy {
   readParams('finetune', options.params, {});
   return new MlpStrategy('finetune', options, new NoRegularizer());
 }
+
+export const FINETUNE_STRATEGY = defineStrategy({
+  name: 'finetune',
+  family: 'baseline',
+  summary: 'No protection: plain sequential training, the lower bound.',
+  create: createFinetune,
+  params: {},
+});

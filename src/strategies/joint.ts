@@ -4,13 +4,11 @@ import { readParams } from './params';
 import { ExactReplay } from './replay';
 import type { RehearsalContext } from './rehearsal';
 import type { Strategy, StrategyOptions } from './strategy';
+import { defineStrategy } from './descriptor';
 
 const JOINT_PARAMS = {
-  /**
-   * Offline passes over everything stored, at the end of each task. This is what makes joint the
-   * upper bound: old and new data are learned together, several times, not once as they stream by.
-   */
-  epochs: { type: 'integer', default: 1, min: 0 },
+  /** This is what makes joint the upper bound: old and new data are learned together, several times, not once as they stream by. */
+  epochs: { type: 'integer', default: 1, min: 0, doc: 'Offline passes over everything stored, at the end of each task.' },
 } as const;
 
 /** Exact replay of everything, plus `epochs` offline passes over all of it when a task ends. */
@@ -40,3 +38,12 @@ export function createJoint(options: StrategyOptions): Strategy {
   const p = readParams('joint', options.params, JOINT_PARAMS);
   return new MlpStrategy('joint', options, new NoRegularizer(), new JointTraining(p.epochs, options.inputSize, options.seed + 2));
 }
+
+export const JOINT_STRATEGY = defineStrategy({
+  name: 'joint',
+  family: 'baseline',
+  summary: 'Trains on everything seen so far, with offline passes at each task end: the upper bound.',
+  create: createJoint,
+  params: JOINT_PARAMS,
+  capabilities: { storesRawSamples: true, needsFiniteStream: true },
+});

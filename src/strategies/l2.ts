@@ -12,10 +12,10 @@ import {
   type TrainingContext,
 } from './regularizer';
 import type { Strategy, StrategyOptions } from './strategy';
+import { defineStrategy } from './descriptor';
 
 export const L2_PARAMS = {
-  /** Strength of the pull toward the previous task's weights. */
-  lambda: { type: 'number', default: 0.01, min: 0 },
+  lambda: { type: 'number', default: 0.01, min: 0, doc: "Strength of the pull toward the previous task's weights." },
 } as const;
 
 /**
@@ -57,3 +57,11 @@ export function createL2(options: StrategyOptions): Strategy {
   const { lambda } = readParams('l2', options.params, L2_PARAMS);
   return new MlpStrategy('l2', options, new L2Regularizer(lambda));
 }
+
+export const L2_STRATEGY = defineStrategy({
+  name: 'l2',
+  family: 'regularization',
+  summary: '(λ/2)‖θ − θ*‖² toward the weights at the end of the previous task.',
+  create: createL2,
+  params: L2_PARAMS,
+});

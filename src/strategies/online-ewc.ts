@@ -17,11 +17,11 @@ import { readFisherCounters, StreamingFisher } from './streaming-fisher';
 import { FISHER_PARAMS } from './ewc';
 import type { FisherLabels } from './fisher';
 import type { Strategy, StrategyOptions } from './strategy';
+import { defineStrategy } from './descriptor';
 
 export const ONLINE_EWC_PARAMS = {
-  lambda: { type: 'number', default: 1000, min: 0 },
-  /** Decay of the running Fisher at each task boundary (Schwarz et al. 2018). */
-  gamma: { type: 'number', default: 0.9, min: 0, max: 1 },
+  lambda: { type: 'number', default: 1000, min: 0, doc: 'Penalty strength lambda of the running Fisher penalty.' },
+  gamma: { type: 'number', default: 0.9, min: 0, max: 1, doc: 'Decay of the running Fisher at each task boundary (Schwarz et al. 2018).' },
   ...FISHER_PARAMS,
 } as const;
 
@@ -103,3 +103,11 @@ export function createOnlineEwc(options: StrategyOptions): Strategy {
   const p = readParams('online-ewc', options.params, ONLINE_EWC_PARAMS);
   return new MlpStrategy('online-ewc', options, new OnlineEwcRegularizer(p.lambda, p.gamma, p.fisherDecay, p.fisherEvery, p.fisherLabels as FisherLabels, options.seed + 1));
 }
+
+export const ONLINE_EWC_STRATEGY = defineStrategy({
+  name: 'online-ewc',
+  family: 'regularization',
+  summary: 'Online EWC (Schwarz et al. 2018): one running Fisher F ← γF + F_task and the latest anchor.',
+  create: createOnlineEwc,
+  params: ONLINE_EWC_PARAMS,
+});

@@ -6,14 +6,12 @@ import { assignSnapshot } from '../models/mlp';
 import { argmaxBy, assignUnits, readMatrices, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import { readParams } from './params';
 import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
+import { defineStrategy } from './descriptor';
 
 export const PROGRESSIVE_PARAMS = {
-  /** Lateral connections: 'linear' (U h) or 'mlp' (the paper's non-linear adapter U relu(V alpha h)). */
-  adapter: { type: 'enum', default: 'linear', values: ['linear', 'mlp'] },
-  /** Width of the 'mlp' adapter's projection V; 0 = the width of the source layer (the paper's choice). */
-  adapterWidth: { type: 'integer', default: 0, min: 0 },
-  /** Which column answers when the task is not given: the one of lowest softmax entropy, or of highest top probability ('confidence'). */
-  taskInference: { type: 'enum', default: 'entropy', values: ['entropy', 'confidence'] },
+  adapter: { type: 'enum', default: 'linear', values: ['linear', 'mlp'], doc: "Lateral connections: 'linear' (U h) or 'mlp' (the paper's non-linear adapter U relu(V alpha h))." },
+  adapterWidth: { type: 'integer', default: 0, min: 0, doc: "Width of the 'mlp' adapter's projection V; 0 = the width of the source layer (the paper's choice)." },
+  taskInference: { type: 'enum', default: 'entropy', values: ['entropy', 'confidence'], doc: "Which column answers when the task is not given: the one of lowest softmax entropy, or of highest top probability ('confidence')." },
 } as const;
 
 export type TaskInferenceRule = 'confidence' | 'entropy';
@@ -245,3 +243,12 @@ function certainty(p: readonly number[], rule: TaskInferenceRule): number {
 export function createProgressive(options: StrategyOptions): Strategy {
   return new ProgressiveStrategy(options);
 }
+
+export const PROGRESSIVE_STRATEGY = defineStrategy({
+  name: 'progressive',
+  family: 'structure',
+  summary: 'Progressive Networks (Rusu et al. 2016): a new column per task, earlier columns frozen, lateral connections.',
+  create: createProgressive,
+  params: PROGRESSIVE_PARAMS,
+  capabilities: { needsTaskIdentity: true },
+});

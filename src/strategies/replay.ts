@@ -7,14 +7,12 @@ import { MlpStrategy, SHARED_HEAD } from './mlp-strategy';
 import { readParams } from './params';
 import { seededRng, type Rehearsal, type RehearsalBatchContext, type RehearsalContext, type RehearsalState, type ReplayBatch, type ReplayGroup } from './rehearsal';
 import type { Strategy, StrategyDiagnostic, StrategyOptions, TensorSnapshot } from './strategy';
+import { defineStrategy } from './descriptor';
 
 export const REPLAY_PARAMS = {
-  /** Samples the buffer holds at most. */
-  budget: { type: 'integer', default: 1000, min: 1 },
-  /** false: reservoir sampling, uniform over the stream; true: per-class quotas (evict from the largest class). */
-  classBalanced: { type: 'boolean', default: false },
-  /** Replayed samples per gradient step; 0 = as many as the batch has. */
-  replayBatchSize: { type: 'integer', default: 0, min: 0 },
+  budget: { type: 'integer', default: 1000, min: 1, doc: 'Samples the buffer holds at most.' },
+  classBalanced: { type: 'boolean', default: false, doc: 'false: reservoir sampling, uniform over the stream; true: per-class quotas (evict from the largest class).' },
+  replayBatchSize: { type: 'integer', default: 0, min: 0, doc: 'Replayed samples per gradient step; 0 = as many as the batch has.' },
 } as const;
 
 /** One raw sample kept for replay. */
@@ -283,3 +281,12 @@ export function createReplay(options: StrategyOptions): Strategy {
   const rehearsal = new ExactReplay(p.budget, p.classBalanced, p.replayBatchSize || undefined, options.inputSize, options.seed + 2);
   return new MlpStrategy('replay', options, new NoRegularizer(), rehearsal);
 }
+
+export const REPLAY_STRATEGY = defineStrategy({
+  name: 'replay',
+  family: 'baseline',
+  summary: 'Exact replay from a reservoir buffer of real samples (a fixed budget): the reference DGR is judged against.',
+  create: createReplay,
+  params: REPLAY_PARAMS,
+  capabilities: { storesRawSamples: true },
+});

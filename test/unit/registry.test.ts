@@ -6,6 +6,7 @@ import { getBackend } from '@tensorflow/tfjs';
 import { loadPipelineConfig } from '../../src/config/pipeline-config';
 import { ConfigError } from '../../src/core/errors';
 import { runPipeline } from '../../src/engine/run-pipeline';
+import { defineStrategy } from '../../src/strategies/descriptor';
 import { builtinStrategies, loadStrategyModule } from '../../src/strategies/registry';
 
 const REPO = path.resolve(__dirname, '../../..');
@@ -22,7 +23,7 @@ describe('strategy registry and user strategy modules', () => {
     for (const name of ['finetune', 'l2', 'ewc', 'online-ewc', 'progressive', 'den', 'dgr', 'replay', 'joint']) {
       assert.ok(registry.names().includes(name), `${name} is registered`);
     }
-    assert.throws(() => registry.register('ewc', () => undefined as never), ConfigError);
+    assert.throws(() => registry.register(defineStrategy({ name: 'ewc', create: () => undefined as never })), ConfigError);
   });
 
   it('loads a strategy from a module named in the pipeline file, without touching src/', async () => {
