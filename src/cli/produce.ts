@@ -1,6 +1,6 @@
 /**
  * `lifelong produce`: streams a built-in MNIST task sequence into Kafka, one topic per task in
- * task order, in the message format of sources/kafka-message.ts — for demos, tests and benchmarks.
+ * task order, in the message format of kafka/codec.ts — for demos, tests and benchmarks.
  *
  * Topics are PREFIX + the task's name, verbatim: `--topic-prefix demo.` gives `demo.split-mnist-0-1`,
  * `demo.split-mnist-2-3`, ... (rotated tasks are named like `rotated-mnist-36deg`). Each topic is
@@ -19,7 +19,7 @@ import { Rng } from '../core/rng';
 import { SCENARIOS, type Sample, type Scenario, type TaskName } from '../core/types';
 import { EMBEDDED_DATASETS, type EmbeddedDataset } from '../data/task-streams';
 import { createEmbeddedSource } from '../sources/embedded';
-import { controlMessage, encodeBinary, encodeJson, isKafkaTopicName, type EncodedMessage } from '../sources/kafka-message';
+import { controlMessage, encodeBinary, encodeJson, isKafkaTopicName, type EncodedMessage } from '../kafka/codec';
 
 export type ProduceFormat = 'json' | 'binary';
 export const PRODUCE_FORMATS: readonly ProduceFormat[] = ['json', 'binary'];

@@ -10,7 +10,7 @@ import { runPipeline } from '../../src/engine/run-pipeline';
 import type { RunReport } from '../../src/engine/report';
 import { MetricsServer } from '../../src/metrics/http-server';
 import { LifelongMetrics } from '../../src/metrics/prometheus';
-import { controlMessage, encodeBinary, encodeJson, HEADER_REASON } from '../../src/sources/kafka-message';
+import { controlMessage, encodeBinary, encodeJson, HEADER_REASON } from '../../src/kafka/codec';
 import { kafkaBrokers, uniqueTopicPrefix } from '../helpers/kafka';
 import { parseExposition, type Series } from '../helpers/exposition';
 import { freePort } from '../helpers/ports';

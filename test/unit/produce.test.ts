@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import { parseProduceArgs, TokenBucket, topicOf, unlabelledPositions } from '../../src/cli/produce';
 import { ConfigError } from '../../src/core/errors';
 import { Rng } from '../../src/core/rng';
-import { isKafkaTopicName } from '../../src/sources/kafka-message';
+import { isKafkaTopicName } from '../../src/kafka/codec';
 import { defineTaskStream } from '../../src/data/task-streams';
 
 const REQUIRED = ['--dataset', 'split-mnist', '--brokers', 'localhost:9092', '--topic-prefix', 'demo.'];

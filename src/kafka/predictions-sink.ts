@@ -1,7 +1,7 @@
 import { TASK_AGNOSTIC, type Label, type TaskName } from '../core/types';
 import type { StepOutcome } from '../pipeline/events';
-import { isKafkaMessageRef, KafkaConnection, type KafkaClientOptions } from '../sources/kafka-source';
-import type { StepSink } from './step-sink';
+import { isKafkaMessageRef, KafkaConnection, type KafkaClientOptions } from './source';
+import type { StepSink } from '../sinks/step-sink';
 
 export interface KafkaPredictionSinkOptions {
   /** Where predictions go; '{topic}' is the input topic. */
@@ -50,7 +50,7 @@ export class KafkaPredictionSink implements StepSink {
   private closed: Promise<void> | undefined;
 
   /**
-   * With a shared `connection` (kafka-connector.ts) the source disconnects it; without one the
+   * With a shared `connection` (connector.ts) the source disconnects it; without one the
    * sink makes its own from `client` and disconnects it on close.
    */
   constructor(options: KafkaPredictionSinkOptions, connection: KafkaConnection | KafkaClientOptions) {

@@ -34,8 +34,8 @@ import { Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type Consum
 import { ConfigError, LifelongError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import { endOfTask, TASK_AGNOSTIC, type Sample, type SourceItem, type TaskControl, type TaskName } from '../core/types';
-import { deadLetterHeaders, decodeMessage, type InvalidReason } from './kafka-message';
-import type { Source, SourceContext } from './source';
+import { deadLetterHeaders, decodeMessage, type InvalidReason } from './codec';
+import type { Source, SourceContext } from '../sources/source';
 
 /** How to reach the cluster; shared by the source, the predictions sink and the producer tool. */
 export interface KafkaClientOptions {
@@ -412,7 +412,7 @@ export class KafkaSource implements Source {
   private commitAgain = false;
 
   /**
-   * `connection`: clients shared with the predictions sink (see kafka-connector.ts); the source
+   * `connection`: clients shared with the predictions sink (see connector.ts); the source
    * disconnects it on close when it owns it (by default, when it made it).
    */
   constructor(options: KafkaSourceOptions, connection?: KafkaConnection, ownsConnection = connection === undefined) {

@@ -1,5 +1,5 @@
-import { KafkaPredictionSink } from '../sinks/kafka-predictions';
-import { KAFKA_SOURCE_DEFAULTS, KafkaConnection, KafkaSource, type KafkaSourceOptions } from './kafka-source';
+import { KafkaPredictionSink } from './predictions-sink';
+import { KAFKA_SOURCE_DEFAULTS, KafkaConnection, KafkaSource, type KafkaSourceOptions } from './source';
 
 /** A Kafka source and its predictions sink on one connection (one producer for predictions and dead letters). */
 export interface KafkaConnector {
