@@ -1,7 +1,8 @@
 import { TASK_AGNOSTIC, type Label, type TaskName } from '../core/types';
 import type { StepOutcome } from '../pipeline/events';
-import { isKafkaMessageRef, KafkaConnection, type KafkaClientOptions } from './source';
 import type { StepSink } from '../sinks/step-sink';
+import { KafkaConnection, type KafkaClientOptions } from './connection';
+import { isKafkaMessageRef } from './message-ref';
 
 export interface KafkaPredictionSinkOptions {
   /** Where predictions go; '{topic}' is the input topic. */
