@@ -66,5 +66,6 @@ export class IntakeQueue {
   clear(): void {
     this.items = [];
     this.head = 0;
+    this.recordsByTopic.clear();
   }
 }
