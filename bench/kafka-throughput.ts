@@ -33,7 +33,7 @@ import { LifelongMetrics } from '../src/metrics/prometheus';
 import type { EngineEvent } from '../src/pipeline/events';
 import type { RunRecorder } from '../src/sinks/run-recorder';
 import { createEmbeddedSource } from '../src/sources/embedded';
-import { decodeMessage, encodeBinary, encodeJson } from '../src/sources/kafka-message';
+import { decodeMessage, encodeBinary, encodeJson } from '../src/kafka';
 import { kafkaBrokers, stopKafka, uniqueTopicPrefix } from '../test/helpers/kafka';
 import { freePort } from '../test/helpers/ports';
 

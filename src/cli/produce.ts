@@ -1,6 +1,6 @@
 /**
  * `lifelong produce`: streams a built-in MNIST task sequence into Kafka, one topic per task in
- * task order, in the message format of sources/kafka-message.ts — for demos, tests and benchmarks.
+ * task order, in the message format of kafka/codec.ts — for demos, tests and benchmarks.
  *
  * Topics are PREFIX + the task's name, verbatim: `--topic-prefix demo.` gives `demo.split-mnist-0-1`,
  * `demo.split-mnist-2-3`, ... (rotated tasks are named like `rotated-mnist-36deg`). Each topic is
@@ -11,20 +11,28 @@
  * own labels; permuted/rotated task i labels digit d as 10*i + d). Exactly round(F * n) of a task's
  * n samples, at seeded random positions, are sent without a label (prediction requests); they keep
  * their id. After each task an end-of-task control message follows unless --no-end-marker.
+ *
+ * It connects like the daemon (kafka/connection.ts): `--pipeline FILE` takes `ssl` and `sasl` from
+ * the Kafka source of that pipeline file (and its brokers when --brokers is absent). There are no
+ * --ssl/--sasl-* flags on purpose: TLS needs CA and client certificates a flag cannot carry, a
+ * password on the command line shows in `ps` and shell history, and the daemon's file is already
+ * validated, so one place configures how to reach a secured cluster.
  */
-import { Kafka, logLevel, Partitioners, type Message, type Producer } from 'kafkajs';
+import type { Message, Producer } from 'kafkajs';
+import { loadPipelineConfig, type KafkaSourceConfig } from '../config/pipeline-config';
 import { InvariantError, UsageError } from '../core/errors';
+import { createLogger, type Logger } from '../core/log';
 import { Rng } from '../core/rng';
 import { SCENARIOS, type Sample, type Scenario, type TaskName } from '../core/types';
 import { EMBEDDED_DATASETS, type EmbeddedDataset } from '../data/task-streams';
-import { createEmbeddedSource } from '../sources/embedded';
-import { controlMessage, encodeBinary, encodeJson, isKafkaTopicName, type EncodedMessage } from '../sources/kafka-message';
+import { controlMessage, encodeBinary, encodeJson, isKafkaTopicName, KafkaConnection, type EncodedMessage } from '../kafka';
+import { createEmbeddedSource, type EmbeddedSource } from '../sources/embedded';
 import { parseCommandArgs } from './parse-command-args';
 import type { CommandUsage } from './usage';
 
 export const PRODUCE_USAGE: CommandUsage = {
   synopsis: `  lifelong produce --dataset split-mnist|permuted-mnist|rotated-mnist --brokers HOST:PORT[,...]
-               --topic-prefix PREFIX [--tasks N] [--samples-per-task N] [--rate R]
+               [--pipeline FILE] --topic-prefix PREFIX [--tasks N] [--samples-per-task N] [--rate R]
                [--unlabelled-fraction F] [--format json|binary] [--scenario SCENARIO] [--seed S]
                [--no-end-marker]`,
   description: `produce   streams a built-in dataset into Kafka, one topic per task (PREFIX + task name, e.g.
@@ -35,6 +43,8 @@ export const PRODUCE_USAGE: CommandUsage = {
           --format json|binary     JSON {x, y, id} (default) or float32 little-endian, label in headers
           --scenario S             label as in this scenario (default class-incremental: the digit)
           --no-end-marker          no control message after each task
+          --pipeline FILE          connect as that pipeline's Kafka source does: its ssl and sasl,
+                                   and its brokers when --brokers is absent
 `,
 };
 
@@ -57,6 +67,9 @@ export interface ProduceOptions {
   readonly seed: number;
   readonly endMarker: boolean;
   readonly clientId: string;
+  /** kafkajs `ssl` and `sasl`, from --pipeline's Kafka source (absent: plaintext, no SASL). */
+  readonly ssl?: unknown;
+  readonly sasl?: unknown;
 }
 
 export interface ProducedTopic {
@@ -128,8 +141,10 @@ export function parseProduceArgs(args: readonly string[]): ProduceOptions {
     scenario: { type: 'string' },
     seed: { type: 'string' },
     'no-end-marker': { type: 'boolean', default: false },
+    pipeline: { type: 'string' },
   });
-  const brokers = (values.brokers ?? '').split(',').map((b) => b.trim()).filter(Boolean);
+  const cluster = values.pipeline === undefined ? undefined : kafkaSourceOf(values.pipeline);
+  const brokers = values.brokers === undefined && cluster !== undefined ? [...cluster.brokers] : (values.brokers ?? '').split(',').map((b) => b.trim()).filter(Boolean);
   if (brokers.length === 0) throw usageError('brokers', 'is required: HOST:PORT[,HOST:PORT...]');
   const badBroker = brokers.find((b) => !/^[^\s:,]+:\d{1,5}$/.test(b));
   if (badBroker !== undefined) throw usageError('brokers', `must be HOST:PORT entries, got "${badBroker}"`);
@@ -150,7 +165,16 @@ export function parseProduceArgs(args: readonly string[]): ProduceOptions {
     seed: integerOption('seed', values.seed, 1, Number.MIN_SAFE_INTEGER) as number,
     endMarker: !values['no-end-marker'],
     clientId: 'lifelong-produce',
+    ...(cluster !== undefined ? { ssl: cluster.ssl, sasl: cluster.sasl } : {}),
   };
+}
+
+/** The Kafka source of a pipeline file: how the daemon reaches its cluster. */
+function kafkaSourceOf(file: string): KafkaSourceConfig {
+  if (file === '') throw usageError('pipeline', 'needs a pipeline file whose source is kafka');
+  const { source } = loadPipelineConfig(file);
+  if (source.type !== 'kafka') throw usageError('pipeline', `needs a pipeline whose source is kafka; ${file} reads ${source.type}`);
+  return source;
 }
 
 /** A task's topic: the prefix and the task name, verbatim. */
@@ -234,8 +258,8 @@ function describeRate(rate: number): string {
   return rate > 0 ? `${rate} msgs/s` : 'unlimited rate';
 }
 
-/** Produces the dataset; returns what was sent. Progress lines go to `out`. */
-export async function produceDataset(options: ProduceOptions, out: Output = process.stdout): Promise<ProduceSummary> {
+/** Produces the dataset; returns what was sent. Progress lines go to `out`, kafkajs' complaints to `log`. */
+export async function produceDataset(options: ProduceOptions, out: Output = process.stdout, log: Logger = createLogger()): Promise<ProduceSummary> {
   const source = createEmbeddedSource({
     dataset: options.dataset,
     ...(options.tasks !== undefined ? { tasks: options.tasks } : {}),
@@ -248,15 +272,19 @@ export async function produceDataset(options: ProduceOptions, out: Output = proc
   const badTopic = topics.find((topic) => !isKafkaTopicName(topic));
   if (badTopic !== undefined) throw usageError('topic-prefix', `makes "${badTopic}", which is not a valid Kafka topic name (at most 249 characters)`);
 
-  const kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN });
+  const connection = new KafkaConnection({ brokers: options.brokers, clientId: options.clientId, ssl: options.ssl, sasl: options.sasl, log });
   const started = performance.now();
-  const admin = kafka.admin();
-  await admin.connect();
   try {
-    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
+    return await produceTopics(connection, source, tasks, topics, options, out, started);
   } finally {
-    await admin.disconnect();
+    await connection.disconnect();
+    await source.close();
   }
+}
+
+async function produceTopics(connection: KafkaConnection, source: EmbeddedSource, tasks: readonly TaskName[], topics: readonly string[], options: ProduceOptions, out: Output, started: number): Promise<ProduceSummary> {
+  const admin = await connection.admin();
+  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
 
   out.write(`producing ${source.description} to ${topics.length} topic${topics.length === 1 ? '' : 's'} ${topics[0]}${topics.length > 1 ? ' ...' : ''}, ${options.format}, ${describeRate(options.rate)}\n`);
   const batchSize = options.rate > 0 ? Math.max(1, Math.min(MAX_BATCH_MESSAGES, Math.round(options.rate / RATE_BATCHES_PER_SECOND))) : MAX_BATCH_MESSAGES;
@@ -264,40 +292,34 @@ export async function produceDataset(options: ProduceOptions, out: Output = proc
   const encode = options.format === 'json' ? encodeJson : encodeBinary;
   // Its own generator: the unlabelled choice does not shift the stream's seeds.
   const rng = new Rng(options.seed ^ 0x5bd1e995);
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-  await producer.connect();
+  const producer = await connection.producer();
   const produced: ProducedTopic[] = [];
-  try {
-    const stream = source.open({ reject: () => undefined, log: () => undefined });
-    let next = await stream.next();
-    for (let t = 0; t < tasks.length; t++) {
-      const task = tasks[t] as TaskName;
-      const topic = topics[t] as string;
-      const taskStarted = performance.now();
-      const unlabelled = unlabelledPositions(source.expectedSamples(task) ?? 0, options.unlabelledFraction, rng);
-      const sender = new BatchSender(producer, topic, batchSize, bucket);
-      let samples = 0;
-      for (; !next.done && (next.value as Sample).task === task; next = await stream.next()) {
-        const sample = next.value as Sample;
-        const labelled = !unlabelled.has(samples);
-        await sender.add(sample.id ?? null, encode(labelled ? sample : { x: sample.x, ...(sample.id !== undefined ? { id: sample.id } : {}) }));
-        samples++;
-      }
-      await sender.flush();
-      if (options.endMarker) {
-        await sender.add(null, controlMessage());
-        await sender.flush();
-      }
-      const seconds = (performance.now() - taskStarted) / 1000;
-      produced.push({ task, topic, samples, unlabelled: unlabelled.size, controls: options.endMarker ? 1 : 0 });
-      out.write(
-        `task ${t + 1}/${tasks.length} ${topic}: ${samples} samples (${unlabelled.size} unlabelled)${options.endMarker ? ' + end-of-task' : ''}` +
-          ` in ${seconds.toFixed(1)} s (${(sender.sent / Math.max(seconds, 1e-9)).toFixed(0)} msgs/s)\n`,
-      );
+  const stream = source.open({ reject: () => undefined, log: () => undefined });
+  let next = await stream.next();
+  for (let t = 0; t < tasks.length; t++) {
+    const task = tasks[t] as TaskName;
+    const topic = topics[t] as string;
+    const taskStarted = performance.now();
+    const unlabelled = unlabelledPositions(source.expectedSamples(task) ?? 0, options.unlabelledFraction, rng);
+    const sender = new BatchSender(producer, topic, batchSize, bucket);
+    let samples = 0;
+    for (; !next.done && (next.value as Sample).task === task; next = await stream.next()) {
+      const sample = next.value as Sample;
+      const labelled = !unlabelled.has(samples);
+      await sender.add(sample.id ?? null, encode(labelled ? sample : { x: sample.x, ...(sample.id !== undefined ? { id: sample.id } : {}) }));
+      samples++;
     }
-  } finally {
-    await producer.disconnect();
-    await source.close();
+    await sender.flush();
+    if (options.endMarker) {
+      await sender.add(null, controlMessage());
+      await sender.flush();
+    }
+    const seconds = (performance.now() - taskStarted) / 1000;
+    produced.push({ task, topic, samples, unlabelled: unlabelled.size, controls: options.endMarker ? 1 : 0 });
+    out.write(
+      `task ${t + 1}/${tasks.length} ${topic}: ${samples} samples (${unlabelled.size} unlabelled)${options.endMarker ? ' + end-of-task' : ''}` +
+        ` in ${seconds.toFixed(1)} s (${(sender.sent / Math.max(seconds, 1e-9)).toFixed(0)} msgs/s)\n`,
+    );
   }
   const seconds = (performance.now() - started) / 1000;
   const messages = produced.reduce((sum, p) => sum + p.samples + p.controls, 0);

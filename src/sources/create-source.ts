@@ -3,7 +3,7 @@ import { silentLogger, type Logger } from '../core/log';
 import type { Scenario } from '../core/types';
 import type { StepSink } from '../sinks/step-sink';
 import { createEmbeddedSource, type EmbeddedSource } from './embedded';
-import { createKafkaConnector } from './kafka-connector';
+import { createKafkaConnector } from '../kafka';
 import type { Source } from './source';
 
 /** A source, the output units its stream needs where it knows (0 = unknown), and its sink if any. */

@@ -5,7 +5,7 @@ import { produceCommand } from '../../src/cli/produce';
 import type { Sample } from '../../src/core/types';
 import { MNIST_PIXELS } from '../../src/data/mnist';
 import { createEmbeddedSource } from '../../src/sources/embedded';
-import { decodeMessage, HEADER_FORMAT, type DecodedSample } from '../../src/sources/kafka-message';
+import { decodeMessage, HEADER_FORMAT, type DecodedSample } from '../../src/kafka';
 import { kafkaBrokers, uniqueTopicPrefix } from '../helpers/kafka';
 
 const TASKS = ['split-mnist-0-1', 'split-mnist-2-3'];

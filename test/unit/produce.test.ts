@@ -1,9 +1,12 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { parseProduceArgs, TokenBucket, topicOf, unlabelledPositions } from '../../src/cli/produce';
 import { ConfigError, InvariantError } from '../../src/core/errors';
 import { Rng } from '../../src/core/rng';
-import { isKafkaTopicName } from '../../src/sources/kafka-message';
 import { defineTaskStream } from '../../src/data/task-streams';
+import { isKafkaTopicName } from '../../src/kafka/codec';
 
 const REQUIRED = ['--dataset', 'split-mnist', '--brokers', 'localhost:9092', '--topic-prefix', 'demo.'];
 
@@ -56,6 +59,39 @@ describe('lifelong produce (without a broker)', () => {
     rejects([...REQUIRED, '--format', 'avro'], '--format', /json, binary/);
     rejects([...REQUIRED, '--scenario', 'x'], '--scenario', /class-incremental/);
     assert.throws(() => parseProduceArgs([...REQUIRED, '--bogus']), /bogus/);
+  });
+
+  describe('--pipeline FILE: connects like the daemon of that pipeline', () => {
+    let dir: string;
+    before(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifelong-produce-'));
+    });
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    /** pipelines/kafka-split-mnist.json with its source changed by `source`. */
+    function pipelineFile(name: string, source: Record<string, unknown>): string {
+      const pipeline = JSON.parse(fs.readFileSync(path.join(__dirname, '../../../pipelines/kafka-split-mnist.json'), 'utf8')) as { source: Record<string, unknown> };
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, JSON.stringify({ ...pipeline, source: { ...pipeline.source, ...source } }));
+      return file;
+    }
+
+    it("takes the Kafka source's ssl and sasl, and its brokers when --brokers is absent", () => {
+      const sasl = { mechanism: 'scram-sha-512', username: 'producer', password: 'secret' };
+      const file = pipelineFile('secured.json', { brokers: ['kafka-1:9093', 'kafka-2:9093'], ssl: true, sasl });
+      const options = parseProduceArgs(['--dataset', 'split-mnist', '--topic-prefix', 'demo.', '--pipeline', file]);
+      assert.deepEqual(options.brokers, ['kafka-1:9093', 'kafka-2:9093']);
+      assert.equal(options.ssl, true);
+      assert.deepEqual(options.sasl, sasl);
+      assert.deepEqual(parseProduceArgs([...REQUIRED, '--pipeline', file]).brokers, ['localhost:9092'], '--brokers wins');
+    });
+
+    it('refuses a pipeline that does not read Kafka, or is not valid, naming the file', () => {
+      const embedded = path.join(__dirname, '../../../pipelines/quickstart.json');
+      assert.throws(() => parseProduceArgs([...REQUIRED, '--pipeline', embedded]), (error: unknown) => error instanceof ConfigError && error.key === '--pipeline' && /source is kafka/.test(error.message));
+      const missing = path.join(dir, 'missing.json');
+      assert.throws(() => parseProduceArgs([...REQUIRED, '--pipeline', missing]), (error: unknown) => error instanceof ConfigError && error.message.includes(missing));
+    });
   });
 
   it('names topics PREFIX + task, valid Kafka names for every built-in task', () => {

@@ -1,7 +1,8 @@
 import { TASK_AGNOSTIC, type Label, type TaskName } from '../core/types';
 import type { StepOutcome } from '../pipeline/events';
-import { isKafkaMessageRef, KafkaConnection, type KafkaClientOptions } from '../sources/kafka-source';
-import type { StepSink } from './step-sink';
+import type { StepSink } from '../sinks/step-sink';
+import { KafkaConnection, type KafkaClientOptions } from './connection';
+import { isKafkaMessageRef } from './message-ref';
 
 export interface KafkaPredictionSinkOptions {
   /** Where predictions go; '{topic}' is the input topic. */
@@ -50,7 +51,7 @@ export class KafkaPredictionSink implements StepSink {
   private closed: Promise<void> | undefined;
 
   /**
-   * With a shared `connection` (kafka-connector.ts) the source disconnects it; without one the
+   * With a shared `connection` (connector.ts) the source disconnects it; without one the
    * sink makes its own from `client` and disconnects it on close.
    */
   constructor(options: KafkaPredictionSinkOptions, connection: KafkaConnection | KafkaClientOptions) {

@@ -1,5 +1,7 @@
-import { KafkaPredictionSink } from '../sinks/kafka-predictions';
-import { KAFKA_SOURCE_DEFAULTS, KafkaConnection, KafkaSource, type KafkaSourceOptions } from './kafka-source';
+import { KafkaConnection } from './connection';
+import { KafkaPredictionSink } from './predictions-sink';
+import { KafkaSource } from './source';
+import { KAFKA_SOURCE_DEFAULTS, type KafkaSourceOptions } from './source-options';
 
 /** A Kafka source and its predictions sink on one connection (one producer for predictions and dead letters). */
 export interface KafkaConnector {

@@ -23,7 +23,7 @@ import {
   type InvalidReason,
   type KafkaMessageLike,
   type MessageHeaders,
-} from '../../src/sources/kafka-message';
+} from '../../src/kafka/codec';
 
 const INPUT = 4;
 const OPTIONS = { topic: 'demo.task-a', inputSize: INPUT, maxBytes: 4096 };

@@ -1,0 +1,57 @@
+import type { KafkaClientOptions } from './connection';
+
+export interface KafkaSourceOptions extends KafkaClientOptions {
+  readonly groupId: string;
+  /** A regular expression matched against whole topic names (anchored here). */
+  readonly topicPattern: string;
+  /** How often the topic list is polled for new task topics, ms. Default 2000. */
+  readonly topicDiscoveryMs?: number;
+  /** Features per sample. */
+  readonly inputSize: number;
+  /** Larger records are dead-lettered. Default 1 MiB. */
+  readonly maxMessageBytes?: number;
+  /** Default 'lifelong.dead-letter'. */
+  readonly deadLetterTopic?: string;
+  /** Where predictions go; '{topic}' is the input topic. Default '{topic}.predictions'. */
+  readonly predictionsTopic?: string;
+  /** Task-agnostic prediction requests; '' or absent for none. */
+  readonly requestTopic?: string;
+  /** Where the request topic's predictions go; default the predictions template applied to it. */
+  readonly requestPredictionsTopic?: string;
+  /** End the current task after this long without one of its messages; 0 (default) = never. */
+  readonly idleTaskMs?: number;
+  /** A group without committed offsets starts at the beginning of a topic (default) or its end. */
+  readonly fromBeginning?: boolean;
+  /** Default 30000 (kafkajs). */
+  readonly sessionTimeoutMs?: number;
+  /** Default 3000 (kafkajs); must be below the session timeout. */
+  readonly heartbeatIntervalMs?: number;
+  /**
+   * Longest a fetch waits for data, ms; also how soon a resumed topic is fetched again (kafkajs
+   * sleeps this long when every partition is paused). Default 500.
+   */
+  readonly maxWaitTimeMs?: number;
+  /** Records held between Kafka and the engine before fetching pauses; it resumes below half. Default 1000. */
+  readonly maxQueued?: number;
+  /** Acknowledged offsets are committed at most this often, ms; 0 commits on every acknowledge. Default 1000. */
+  readonly commitIntervalMs?: number;
+  /** Before re-subscribing to new topics, wait at most this long for yielded samples' acknowledgements, ms. Default 5000. */
+  readonly drainTimeoutMs?: number;
+  /** close() waits at most this long for acknowledgements, the sink's flush, the commit and disconnects, ms. Default 10000. */
+  readonly closeTimeoutMs?: number;
+}
+
+/** Defaults of the optional KafkaSourceOptions. */
+export const KAFKA_SOURCE_DEFAULTS = {
+  topicDiscoveryMs: 2000,
+  maxMessageBytes: 1024 * 1024,
+  deadLetterTopic: 'lifelong.dead-letter',
+  predictionsTopic: '{topic}.predictions',
+  idleTaskMs: 0,
+  fromBeginning: true,
+  maxWaitTimeMs: 500,
+  maxQueued: 1000,
+  commitIntervalMs: 1000,
+  drainTimeoutMs: 5000,
+  closeTimeoutMs: 10_000,
+} as const;
