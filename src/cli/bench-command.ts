@@ -1,5 +1,5 @@
 /**
- * `lifelong bench`: runs a benchmark suite (bench/suites.ts) through the engine, seed after seed,
+ * `lifelong bench`: runs a benchmark suite (suites/definitions.ts) through the engine, seed after seed,
  * and writes the JSON report, a markdown table and SVG plots; `--compare DIR` puts reports of
  * several implementations (ours, bench/peers/) side by side; `--render` redraws from reports.
  *
@@ -11,14 +11,14 @@ import * as path from 'node:path';
 import { selectBackend, BACKEND_NAMES, type BackendName } from '../backend/backend';
 import { DataFormatError, UsageError } from '../core/errors';
 import { SCENARIOS, type Scenario } from '../core/types';
-import { averageAccuracyAfterTask, BENCH_REPORT_FORMAT, mergeRuns, runKey, summariseRuns, type BenchReport, type BenchRun } from '../bench/bench-report';
-import { accuracyHeatmaps } from '../bench/accuracy-heatmaps';
-import { averageAccuracyPlot } from '../bench/average-accuracy-plot';
-import { seedFigurePlot } from '../bench/seed-figure-plot';
-import { describeMachine, runBenchCase } from '../bench/run-bench';
-import { benchSuite, SUITE_NAMES, type SuiteName } from '../bench/suites';
-import { comparisonTable, replaceMarkedSection, suiteMarkdown } from '../bench/tables';
-import type { EngineEvent } from '../pipeline/events';
+import { averageAccuracyAfterTask, BENCH_REPORT_FORMAT, mergeRuns, runKey, summariseRuns, type BenchReport, type BenchRun } from '../suites/bench-report';
+import { accuracyHeatmaps } from '../suites/accuracy-heatmaps';
+import { averageAccuracyPlot } from '../suites/average-accuracy-plot';
+import { seedFigurePlot } from '../suites/seed-figure-plot';
+import { describeMachine, runBenchCase } from '../suites/run-bench';
+import { benchSuite, SUITE_NAMES, type SuiteName } from '../suites/definitions';
+import { comparisonTable, replaceMarkedSection, suiteMarkdown } from '../suites/tables';
+import type { EngineEvent } from '../operators/events';
 import { EXIT_CODES } from './exit-codes';
 import { parseCommandArgs } from './parse-command-args';
 import type { CommandUsage } from './usage';

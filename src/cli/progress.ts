@@ -1,4 +1,4 @@
-import type { EngineEvent } from '../pipeline/events';
+import type { EngineEvent } from '../operators/events';
 import type { RunRecorder } from '../sinks/run-recorder';
 
 /**

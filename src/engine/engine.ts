@@ -1,15 +1,15 @@
 import { defer, type Observable } from 'rxjs';
 import { isTaskControl, type Sample, type SourceItem, type TaskName } from '../core/types';
-import { applyStrategy } from '../pipeline/apply-strategy';
-import { Demand } from '../pipeline/demand';
-import { detectTaskBoundaries } from '../pipeline/detect-task-boundaries';
-import type { EngineEvent } from '../pipeline/events';
-import { microBatch } from '../pipeline/micro-batch';
-import { ProbeStore } from '../pipeline/probe-store';
-import { pullSource } from '../pipeline/pull-source';
-import { testThenTrain } from '../pipeline/test-then-train';
-import type { StepSink } from '../sinks/step-sink';
-import type { Source } from '../sources/source';
+import { applyStrategy } from '../operators/apply-strategy';
+import { Demand } from '../operators/demand';
+import { detectTaskBoundaries } from '../operators/detect-task-boundaries';
+import type { EngineEvent } from '../operators/events';
+import { microBatch } from '../operators/micro-batch';
+import { ProbeStore } from '../operators/probe-store';
+import { pullSource } from '../operators/pull-source';
+import { testThenTrain } from '../operators/test-then-train';
+import type { StepSink } from '../operators/step-sink';
+import type { Source } from '../operators/source';
 import type { Strategy } from '../strategies/strategy';
 
 export interface EngineOptions {

@@ -1,5 +1,5 @@
 /**
- * The Kafka package: what the engine wiring (sources/create-source.ts), `lifelong produce`, the
+ * The Kafka package: what the engine wiring (engine/create-source.ts), `lifelong produce`, the
  * benchmarks and tests use. The rest of src/kafka/ is how the source works inside.
  */
 export * from './codec';

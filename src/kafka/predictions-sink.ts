@@ -1,6 +1,6 @@
 import { TASK_AGNOSTIC, type Label, type TaskName } from '../core/types';
-import type { StepOutcome } from '../pipeline/events';
-import type { StepSink } from '../sinks/step-sink';
+import type { StepOutcome } from '../operators/events';
+import type { StepSink } from '../operators/step-sink';
 import { KafkaConnection, type KafkaClientOptions } from './connection';
 import { isKafkaMessageRef } from './message-ref';
 

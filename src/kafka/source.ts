@@ -29,7 +29,7 @@ import type { Admin, Consumer, EachBatchPayload } from 'kafkajs';
 import { ConfigError, LifelongError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import { endOfTask, TASK_AGNOSTIC, type Sample, type SourceItem, type TaskName } from '../core/types';
-import type { Source, SourceContext } from '../sources/source';
+import type { Source, SourceContext } from '../operators/source';
 import { decodeMessage } from './codec';
 import { KafkaConnection } from './connection';
 import { DeadLetters, type DeadLetterReason } from './dead-letter';

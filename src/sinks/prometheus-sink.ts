@@ -1,6 +1,6 @@
 import { tap, type MonoTypeOperatorFunction } from 'rxjs';
 import type { LifelongMetrics } from '../metrics/prometheus';
-import type { EngineEvent } from '../pipeline/events';
+import type { EngineEvent } from '../operators/events';
 import type { RunRecorder } from './run-recorder';
 
 /**

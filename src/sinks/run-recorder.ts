@@ -2,7 +2,7 @@ import type { SampleKind, TaskInfo, TaskName } from '../core/types';
 import { AccuracyMatrix } from '../metrics/continual';
 import { DriftTracker, type DriftResult } from '../metrics/drift';
 import { PrequentialAccuracy } from '../metrics/prequential';
-import type { EngineEvent } from '../pipeline/events';
+import type { EngineEvent } from '../operators/events';
 
 /** Per-task counts of what happened to samples. */
 export type SampleCounts = Record<SampleKind, number>;

@@ -8,7 +8,7 @@ import { loadMnist, mnistRawPixels, MNIST_PIXELS } from '../data/mnist';
 import type { MnistData, MnistSplit } from '../data/mnist';
 import { defineTaskStream, shuffledIndicesOf } from '../data/task-streams';
 import type { EmbeddedStreamSpec, TaskDefinition, TaskStreamDefinition } from '../data/task-streams';
-import type { Source, SourceContext } from './source';
+import type { Source, SourceContext } from '../operators/source';
 
 export type { EmbeddedStreamSpec } from '../data/task-streams';
 

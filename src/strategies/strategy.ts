@@ -83,7 +83,7 @@ export interface TrainResult {
 /**
  * The contract every continual-learning method implements (River's tiny learn/predict contract
  * plus Avalanche's task lifecycle). Methods are asynchronous so that a strategy may await tensor
- * downloads; the engine calls them from one operator only (pipeline/apply-strategy.ts), in order,
+ * downloads; the engine calls them from one operator only (operators/apply-strategy.ts), in order,
  * never concurrently.
  *
  * Lifecycle: beginTask(t) -> trainBatch(t, ...)* -> endTask(t) -> beginTask(t+1) ...

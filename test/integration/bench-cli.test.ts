@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { BenchReport } from '../../src/bench/bench-report';
+import type { BenchReport } from '../../src/suites/bench-report';
 import { benchCommand } from '../../src/cli/bench-command';
 
 /** Runs `lifelong bench ARGS` in-process and returns what it printed. */

@@ -3,9 +3,9 @@ import { Kafka, logLevel, Partitioners, type Admin, type IHeaders, type Producer
 import { LifelongError } from '../../src/core/errors';
 import { isTaskControl, TASK_AGNOSTIC, TASK_AGNOSTIC_INFO, type Sample, type SampleKind, type SourceItem, type TaskControl } from '../../src/core/types';
 import { runEngine } from '../../src/engine/engine';
-import type { EngineEvent, StepOutcome, TaskOutcome } from '../../src/pipeline/events';
+import type { EngineEvent, StepOutcome, TaskOutcome } from '../../src/operators/events';
 import { controlMessage, createKafkaConnector, encodeBinary, encodeJson, HEADER_DETAIL, HEADER_REASON, HEADER_SOURCE_OFFSET, HEADER_SOURCE_TOPIC, isKafkaMessageRef, KafkaSource, type EncodedMessage, type KafkaSourceOptions, type PredictionMessage } from '../../src/kafka';
-import type { SourceContext } from '../../src/sources/source';
+import type { SourceContext } from '../../src/operators/source';
 import { FakeStrategy } from '../helpers/fake-strategy';
 import { kafkaBrokers, uniqueTopicPrefix } from '../helpers/kafka';
 import { freePort } from '../helpers/ports';

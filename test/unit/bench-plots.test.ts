@@ -5,11 +5,11 @@ import {
   summariseRuns,
   type BenchProtocol,
   type BenchRun,
-} from '../../src/bench/bench-report';
-import { accuracyHeatmaps } from '../../src/bench/accuracy-heatmaps';
-import { averageAccuracyPlot } from '../../src/bench/average-accuracy-plot';
-import { strategyColour } from '../../src/bench/plots';
-import { seedFigurePlot } from '../../src/bench/seed-figure-plot';
+} from '../../src/suites/bench-report';
+import { accuracyHeatmaps } from '../../src/suites/accuracy-heatmaps';
+import { averageAccuracyPlot } from '../../src/suites/average-accuracy-plot';
+import { strategyColour } from '../../src/suites/plots';
+import { seedFigurePlot } from '../../src/suites/seed-figure-plot';
 
 const PROTOCOL: BenchProtocol = {
   tasks: 2,

@@ -3,11 +3,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Sample, Scenario } from '../../src/core/types';
-import { averageAccuracyAfterEachTask, BENCH_REPORT_FORMAT, meanAndStd, summariseRuns, type BenchReport, type BenchRun } from '../../src/bench/bench-report';
-import { RevisitingSource } from '../../src/bench/revisiting-source';
-import { pipelineOf } from '../../src/bench/run-bench';
-import { benchSuite, BENCH_STRATEGIES, PUBLISHED_ACCURACY, SUITE_NAMES } from '../../src/bench/suites';
-import { accuracyTable, comparisonTable, replaceMarkedSection, seedFigureTable } from '../../src/bench/tables';
+import { averageAccuracyAfterEachTask, BENCH_REPORT_FORMAT, meanAndStd, summariseRuns, type BenchReport, type BenchRun } from '../../src/suites/bench-report';
+import { RevisitingSource } from '../../src/suites/revisiting-source';
+import { pipelineOf } from '../../src/suites/run-bench';
+import { benchSuite, BENCH_STRATEGIES, PUBLISHED_ACCURACY, SUITE_NAMES } from '../../src/suites/definitions';
+import { accuracyTable, comparisonTable, replaceMarkedSection, seedFigureTable } from '../../src/suites/tables';
 import { benchCommand, parseBenchArgs, readBenchReport } from '../../src/cli/bench-command';
 import { ConfigError, DataFormatError } from '../../src/core/errors';
 

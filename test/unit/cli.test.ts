@@ -16,7 +16,7 @@ import {
   UsageError,
   ValidationError,
 } from '../../src/core/errors';
-import { DemandAbortedError } from '../../src/pipeline/demand';
+import { DemandAbortedError } from '../../src/operators/demand';
 
 interface Outcome {
   readonly code: number;

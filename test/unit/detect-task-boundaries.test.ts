@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { TestScheduler } from 'rxjs/testing';
 import { ConfigError } from '../../src/core/errors';
 import { endOfTask, isTaskControl, type Sample, type TaskInfo } from '../../src/core/types';
-import { detectTaskBoundaries } from '../../src/pipeline/detect-task-boundaries';
-import type { TaskEndReason, TaskEvent } from '../../src/pipeline/events';
+import { detectTaskBoundaries } from '../../src/operators/detect-task-boundaries';
+import type { TaskEndReason, TaskEvent } from '../../src/operators/events';
 
 function sample(task: string, y?: string, id?: string): Sample {
   return { task, x: new Float32Array(1), ...(y === undefined ? {} : { y }), ...(id === undefined ? {} : { id }) };

@@ -2,8 +2,8 @@ import * as assert from 'node:assert/strict';
 import { lastValueFrom, toArray } from 'rxjs';
 import { TASK_AGNOSTIC, type Sample } from '../../src/core/types';
 import { runEngine } from '../../src/engine/engine';
-import type { EngineEvent, StepOutcome, TaskOutcome } from '../../src/pipeline/events';
-import type { Source, SourceContext } from '../../src/sources/source';
+import type { EngineEvent, StepOutcome, TaskOutcome } from '../../src/operators/events';
+import type { Source, SourceContext } from '../../src/operators/source';
 import { FakeStrategy } from '../helpers/fake-strategy';
 
 /** A finite in-memory source that counts how far it has been read. */

@@ -3,8 +3,8 @@ import type { SchedulerLike } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { ConfigError } from '../../src/core/errors';
 import type { Sample, TaskInfo } from '../../src/core/types';
-import type { BatchedEvent, SampleEvent, TaskEndReason, TaskEvent } from '../../src/pipeline/events';
-import { microBatch } from '../../src/pipeline/micro-batch';
+import type { BatchedEvent, SampleEvent, TaskEndReason, TaskEvent } from '../../src/operators/events';
+import { microBatch } from '../../src/operators/micro-batch';
 
 function sample(task: string, id: string, y?: string): Sample {
   return { task, x: new Float32Array(1), id, ...(y === undefined ? {} : { y }) };

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { Subject, concatMap, lastValueFrom, tap, toArray, type Observable, type Subscription } from 'rxjs';
 import { LifelongError } from '../../src/core/errors';
 import { endOfTask, isTaskControl, type Sample, type SourceItem } from '../../src/core/types';
-import { detectTaskBoundaries } from '../../src/pipeline/detect-task-boundaries';
-import { Demand, DemandAbortedError } from '../../src/pipeline/demand';
-import type { BatchEvent } from '../../src/pipeline/events';
-import { microBatch } from '../../src/pipeline/micro-batch';
-import { pullSource } from '../../src/pipeline/pull-source';
+import { detectTaskBoundaries } from '../../src/operators/detect-task-boundaries';
+import { Demand, DemandAbortedError } from '../../src/operators/demand';
+import type { BatchEvent } from '../../src/operators/events';
+import { microBatch } from '../../src/operators/micro-batch';
+import { pullSource } from '../../src/operators/pull-source';
 
 /** Runs every pending microtask (promise continuation): setImmediate fires only after them. */
 function settle(): Promise<void> {

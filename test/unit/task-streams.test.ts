@@ -7,7 +7,7 @@ import { rotateImage } from '../../src/data/rotate';
 import { defineTaskStream } from '../../src/data/task-streams';
 import type { EmbeddedStreamSpec } from '../../src/data/task-streams';
 import { createEmbeddedSource } from '../../src/sources/embedded';
-import type { SourceContext } from '../../src/sources/source';
+import type { SourceContext } from '../../src/operators/source';
 
 const context: SourceContext = { reject: () => undefined, log: () => undefined };
 

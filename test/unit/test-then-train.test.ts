@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { TestScheduler } from 'rxjs/testing';
 import { ConfigError } from '../../src/core/errors';
 import type { Sample, SampleKind, TaskInfo } from '../../src/core/types';
-import type { BatchedEvent, PlannedEvent, SampleEvent } from '../../src/pipeline/events';
-import { testThenTrain, type TestThenTrainPolicy } from '../../src/pipeline/test-then-train';
+import type { BatchedEvent, PlannedEvent, SampleEvent } from '../../src/operators/events';
+import { testThenTrain, type TestThenTrainPolicy } from '../../src/operators/test-then-train';
 
 function sample(task: string, id: string, y?: string): Sample {
   return { task, x: new Float32Array(1), id, ...(y === undefined ? {} : { y }) };

@@ -10,7 +10,7 @@ import { Rng } from '../core/rng';
 import type { Sample, TaskName } from '../core/types';
 import { shuffledIndicesOf } from '../data/task-streams';
 import { createEmbeddedSource, sampleOf, type EmbeddedSource, type EmbeddedSourceOptions, type EmbeddedStreamSpec } from '../sources/embedded';
-import type { Source, SourceContext } from '../sources/source';
+import type { Source, SourceContext } from '../operators/source';
 
 export class RevisitingSource implements Source {
   readonly description: string;

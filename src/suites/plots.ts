@@ -8,7 +8,7 @@
 import { SCENARIOS } from '../core/types';
 import type { BenchSummary } from './bench-report';
 import { attrs, line, num, text } from './svg';
-import { BENCH_STRATEGIES } from './suites';
+import { BENCH_STRATEGIES } from './definitions';
 
 /** The strategies whose colour is fixed (the bench rows, in the registry's order), so a strategy looks the same in every plot and report. */
 const KNOWN_STRATEGIES: readonly string[] = BENCH_STRATEGIES;

@@ -1,6 +1,6 @@
 import { concatMap, defer, from, type OperatorFunction } from 'rxjs';
 import { TASK_AGNOSTIC, type Prediction, type Sample, type SampleKind, type TaskInfo } from '../core/types';
-import type { StepSink } from '../sinks/step-sink';
+import type { StepSink } from './step-sink';
 import type { Strategy } from '../strategies/strategy';
 import type { Demand } from './demand';
 import type { EngineEvent, PlannedEvent, SampleEvent, StepEvent, StepOutcome, TaskOutcome, TaskStartedOutcome } from './events';

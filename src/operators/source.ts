@@ -14,7 +14,7 @@ export interface SourceContext {
  * Where samples come from: an embedded dataset stream or, later, Kafka.
  *
  * Pull-based on purpose: the engine asks for the next sample only when it has capacity, so a
- * source is never read faster than training consumes it (see pipeline/pull-source.ts).
+ * source is never read faster than training consumes it (see operators/pull-source.ts).
  */
 export interface Source {
   /** A short human-readable description, e.g. "split-mnist(5 tasks)". */

@@ -4,7 +4,7 @@
  */
 import { SCENARIOS, type Scenario } from '../core/types';
 import { groupRuns, meanAndStd, mergeRuns, summariseRuns, type BenchDataset, type BenchReport, type BenchRun, type BenchSummary } from './bench-report';
-import { BENCH_STRATEGIES, PUBLISHED_ACCURACY, SUITE_NAMES, benchSuite, type SuiteName } from './suites';
+import { BENCH_STRATEGIES, PUBLISHED_ACCURACY, SUITE_NAMES, benchSuite, type SuiteName } from './definitions';
 
 const SCENARIO_COLUMNS: Record<Scenario, string> = {
   'task-incremental': 'Task-IL',

@@ -1,4 +1,4 @@
-import type { StepOutcome } from '../pipeline/events';
+import type { StepOutcome } from './events';
 
 /**
  * Where a step's results go before its samples are acknowledged to the source (Kafka publishes

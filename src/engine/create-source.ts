@@ -1,10 +1,10 @@
 import type { SourceConfig } from '../config/pipeline-config';
 import { silentLogger, type Logger } from '../core/log';
 import type { Scenario } from '../core/types';
-import type { StepSink } from '../sinks/step-sink';
-import { createEmbeddedSource, type EmbeddedSource } from './embedded';
+import type { StepSink } from '../operators/step-sink';
+import { createEmbeddedSource, type EmbeddedSource } from '../sources/embedded';
 import { createKafkaConnector } from '../kafka';
-import type { Source } from './source';
+import type { Source } from '../operators/source';
 
 /** A source, the output units its stream needs where it knows (0 = unknown), and its sink if any. */
 export interface CreatedSource {

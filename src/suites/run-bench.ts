@@ -1,18 +1,18 @@
 /**
  * Runs benchmark cases through the product's own engine (runPipeline), so the bench measures
  * what the daemon does; only the stream differs: in bench mode a task's images may be revisited
- * (bench/revisiting-source.ts).
+ * (suites/revisiting-source.ts).
  */
 import * as os from 'node:os';
 import type { PipelineConfig } from '../config/pipeline-config';
 import { InterruptedError, InvariantError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import { runPipeline } from '../engine/run-pipeline';
-import type { EngineEvent } from '../pipeline/events';
-import type { CreatedSource } from '../sources/create-source';
+import type { EngineEvent } from '../operators/events';
+import type { CreatedSource } from '../engine/create-source';
 import { averageAccuracyAfterEachTask, type BenchMachine, type BenchRun } from './bench-report';
 import { RevisitingSource } from './revisiting-source';
-import type { BenchCase } from './suites';
+import type { BenchCase } from './definitions';
 
 /** The test images of a task when the protocol says "all" (MNIST has at most 10000 per task). */
 const ALL_TEST_IMAGES = 1_000_000;

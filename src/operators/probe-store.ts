@@ -1,5 +1,5 @@
 import type { Sample, TaskInfo } from '../core/types';
-import type { Source } from '../sources/source';
+import type { Source } from './source';
 
 /**
  * The held-out evaluation probe of each task: from the source's test split where it has one

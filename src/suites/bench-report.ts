@@ -1,8 +1,8 @@
 /**
  * The file format of `lifelong bench` (and of the Avalanche peer in bench/peers/): one JSON
  * report per suite run, one entry per (scenario, strategy, seed) run. Pure types and math here;
- * running lives in bench/run-bench.ts, drawing in bench/average-accuracy-plot.ts,
- * accuracy-heatmaps.ts and seed-figure-plot.ts (what they share in bench/plots.ts).
+ * running lives in suites/run-bench.ts, drawing in suites/average-accuracy-plot.ts,
+ * accuracy-heatmaps.ts and seed-figure-plot.ts (what they share in suites/plots.ts).
  */
 import type { Scenario } from '../core/types';
 
