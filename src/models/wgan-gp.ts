@@ -12,8 +12,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
-import { exportOptimizer, importOptimizer } from '../strategies/learning-helpers';
 import { Rng } from '../core/rng';
+import { exportOptimizer, importOptimizer } from './optimizer-state';
 import { concatWeighted, DenseStack, leakyRelu, Sampler, type Generator, type GeneratorShape, type GeneratorState, type WeightedInputs } from './generator';
 
 export interface WganGpSettings {

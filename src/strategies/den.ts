@@ -21,10 +21,12 @@ import {
   type UnitTimes,
 } from '../models/den-network';
 import { fromSnapshot, snapshot } from '../models/mlp';
-import { argmaxBy, assignUnits, readMatrices, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { createOptimizer, exportOptimizer, importOptimizer } from '../models/optimizer-state';
+import { argmaxBy, assignUnits, readMatrices, checkStateHeader, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import { SHARED_HEAD } from './mlp-strategy';
 import { readParams, type ParamValues } from './params';
-import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
+import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
 
 /**
  * Hyperparameters, with the defaults of the paper's code (jaehong31/DEN, DEN_run.py) where the

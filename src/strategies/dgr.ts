@@ -23,7 +23,8 @@ import { NoRegularizer } from './finetune';
 import { MlpStrategy } from './mlp-strategy';
 import { readParams, type ParamSpec } from './params';
 import { seededRng, type Rehearsal, type RehearsalBatchContext, type RehearsalContext, type RehearsalState, type ReplayBatch, type ReplayGroup } from './rehearsal';
-import type { StrategyDiagnostic, StrategyOptions, TensorSnapshot } from './strategy';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
+import type { StrategyDiagnostic, StrategyOptions } from './strategy';
 
 const NAME = 'dgr';
 const STATE_FORMAT = 1;

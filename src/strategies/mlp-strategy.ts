@@ -4,8 +4,10 @@ import type { Prediction, TaskInfo } from '../core/types';
 import { assignSnapshot, MultiHeadMlp, type Head } from '../models/mlp';
 import type { Regularizer } from './regularizer';
 import type { Rehearsal, RehearsalContext, ReplayBatch } from './rehearsal';
-import { argmaxBy, assignUnits, readMatrices, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
-import type { LabelledBatch, PredictAndTrainOptions, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
+import { createOptimizer, exportOptimizer, importOptimizer } from '../models/optimizer-state';
+import { argmaxBy, assignUnits, readMatrices, checkStateHeader, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
+import type { LabelledBatch, PredictAndTrainOptions, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
 
 /** Key of the one head shared by every task in the domain- and class-incremental scenarios. */
 export const SHARED_HEAD = 'shared';

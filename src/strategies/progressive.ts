@@ -3,9 +3,11 @@ import { StrategyError } from '../core/errors';
 import { TASK_AGNOSTIC, type Prediction, type TaskInfo } from '../core/types';
 import { ProgressiveColumns, type AdapterKind, type Column, type ColumnsShape, type LateralInputs } from '../models/progressive-columns';
 import { assignSnapshot } from '../models/mlp';
-import { argmaxBy, assignUnits, readMatrices, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { createOptimizer, exportOptimizer, importOptimizer } from '../models/optimizer-state';
+import { argmaxBy, assignUnits, readMatrices, checkStateHeader, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import { readParams } from './params';
-import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
+import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
 
 export const PROGRESSIVE_PARAMS = {
   /** Lateral connections: 'linear' (U h) or 'mlp' (the paper's non-linear adapter U relu(V alpha h)). */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TaskInfo } from '../core/types';
 import type { Head, MultiHeadMlp } from '../models/mlp';
-import type { TensorSnapshot } from './strategy';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 
 /** What a regularizer sees of the training state: passed in, never shared and mutated. */
 export interface TrainingContext {

@@ -6,7 +6,8 @@ import { NoRegularizer } from './finetune';
 import { MlpStrategy, SHARED_HEAD } from './mlp-strategy';
 import { readParams } from './params';
 import { seededRng, type Rehearsal, type RehearsalBatchContext, type RehearsalContext, type RehearsalState, type ReplayBatch, type ReplayGroup } from './rehearsal';
-import type { Strategy, StrategyDiagnostic, StrategyOptions, TensorSnapshot } from './strategy';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
+import type { Strategy, StrategyDiagnostic, StrategyOptions } from './strategy';
 
 export const REPLAY_PARAMS = {
   /** Samples the buffer holds at most. */
