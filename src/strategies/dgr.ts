@@ -15,6 +15,7 @@ import { ConfigError, StrategyError } from '../core/errors';
 import type { Label } from '../core/types';
 import type { Generator, GeneratorKind, GeneratorShape } from '../models/generator';
 import { GENERATOR_KINDS, type Sampler } from '../models/generator';
+import { oneHotTargets } from '../models/gradient-step';
 import { LabelSpace } from '../models/label-space';
 import { MultiHeadMlp, type Head } from '../models/mlp';
 import { Vae } from '../models/vae';
@@ -302,7 +303,7 @@ export class GenerativeReplay implements Rehearsal {
       const { logits } = solver.forward(x, head);
       const known = logits.shape[1];
       if (units < known) throw new StrategyError(`dgr: head "${head.key}" has ${units} active units, fewer than the ${known} the previous solver knew`);
-      if (!this.settings.distill) return tf.cast(tf.oneHot(tf.argMax(logits, 1), units), 'float32') as tf.Tensor2D;
+      if (!this.settings.distill) return tf.cast(oneHotTargets(tf.argMax(logits, 1) as tf.Tensor1D, units), 'float32') as tf.Tensor2D;
       const soft = tf.softmax(tf.div(logits, this.settings.temperature)) as tf.Tensor2D;
       return units === known ? soft : (tf.pad(soft, [[0, 0], [0, units - known]]) as tf.Tensor2D);
     });

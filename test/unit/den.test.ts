@@ -2,11 +2,12 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../../src/core/errors';
 import { Rng } from '../../src/core/rng';
-import type { Prediction, Sample, TaskInfo } from '../../src/core/types';
+import { SCENARIOS, type Prediction, type Sample, type TaskInfo } from '../../src/core/types';
 import { expandLayers, Matrix, selectSubnetwork, splitDrifted, type NetworkData } from '../../src/models/den-network';
 import { createDen, DenStrategy } from '../../src/strategies/den';
 import type { StrategyOptions } from '../../src/strategies/strategy';
 import { batches, takeSamples } from '../helpers/mnist-task';
+import { assertFiniteAfterOneLabel, learnOneLabel, oneLabelOptions } from '../helpers/one-label';
 
 /**
  * DEN on short task-incremental split-MNIST streams (two tasks of 300 samples, 10 batches each),
@@ -305,5 +306,19 @@ describe('DEN (Dynamically Expandable Networks)', function () {
     s.dispose();
     s.dispose();
     assert.equal(tf.memory().numTensors, before, 'after dispose');
+  });
+});
+
+describe('DEN: a first batch of one label', () => {
+  it('a head that knows one label trains, in every scenario, to finite weights', async () => {
+    for (const scenario of SCENARIOS) {
+      const s = createDen(oneLabelOptions(scenario, SHORT));
+      try {
+        const results = await learnOneLabel(s, { name: 't1', index: 0 }, 'a');
+        await assertFiniteAfterOneLabel(s, results, 'a');
+      } finally {
+        s.dispose();
+      }
+    }
   });
 });
