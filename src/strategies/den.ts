@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import { Rng } from '../core/rng';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 import { TASK_AGNOSTIC, type Prediction, type TaskInfo } from '../core/types';
 import {
   clearUnusedConnections,
@@ -26,7 +27,6 @@ import { createOptimizer, exportOptimizer, importOptimizer } from '../models/opt
 import { argmaxBy, assignUnits, readMatrices, checkStateHeader, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import { SHARED_HEAD } from './mlp-strategy';
 import { readParams, type ParamValues } from './params';
-import type { TensorSnapshot } from '../core/tensor-snapshot';
 import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
 
 /**

@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError, StrategyError } from '../core/errors';
 import type { Label } from '../core/types';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 import type { Generator, GeneratorKind, GeneratorShape } from '../models/generator';
 import { GENERATOR_KINDS, type Sampler } from '../models/generator';
 import { oneHotTargets } from '../models/gradient-step';
@@ -24,7 +25,6 @@ import { NoRegularizer } from './finetune';
 import { MlpStrategy } from './mlp-strategy';
 import { readParams, type ParamSpec } from './params';
 import { seededRng, type Rehearsal, type RehearsalBatchContext, type RehearsalContext, type RehearsalState, type ReplayBatch, type ReplayGroup } from './rehearsal';
-import type { TensorSnapshot } from '../core/tensor-snapshot';
 import type { StrategyDiagnostic, StrategyOptions } from './strategy';
 
 const NAME = 'dgr';

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import type { Prediction, TaskInfo } from '../core/types';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 import { assignSnapshot, MultiHeadMlp, type Head } from '../models/mlp';
-import type { Regularizer, TrainingContext } from './regularizer';
-import type { Rehearsal, RehearsalContext, ReplayBatch } from './rehearsal';
 import { createOptimizer, exportOptimizer, importOptimizer } from '../models/optimizer-state';
 import { classificationLoss, gradientStep, type StepHooks } from '../models/gradient-step';
+import type { Regularizer, TrainingContext } from './regularizer';
+import type { Rehearsal, RehearsalContext, ReplayBatch } from './rehearsal';
 import { argmaxBy, assignUnits, readMatrices, checkStateHeader, toMatrix, toPrediction, unanswered } from './learning-helpers';
-import type { TensorSnapshot } from '../core/tensor-snapshot';
 import type { LabelledBatch, PredictAndTrainOptions, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
 
 /** Key of the one head shared by every task in the domain- and class-incremental scenarios. */

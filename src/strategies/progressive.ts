@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import { TASK_AGNOSTIC, type Prediction, type TaskInfo } from '../core/types';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 import { ProgressiveColumns, type AdapterKind, type Column, type ColumnsShape, type LateralInputs } from '../models/progressive-columns';
 import { assignSnapshot } from '../models/mlp';
 import { classificationLoss, gradientStep } from '../models/gradient-step';
 import { createOptimizer, exportOptimizer, importOptimizer } from '../models/optimizer-state';
 import { argmaxBy, assignUnits, readMatrices, checkStateHeader, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import { readParams } from './params';
-import type { TensorSnapshot } from '../core/tensor-snapshot';
 import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
 
 export const PROGRESSIVE_PARAMS = {

@@ -1,8 +1,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng';
 import type { Scenario, TaskInfo } from '../core/types';
-import type { Head, MultiHeadMlp } from '../models/mlp';
 import type { TensorSnapshot } from '../core/tensor-snapshot';
+import type { Head, MultiHeadMlp } from '../models/mlp';
 import type { StrategyDiagnostic } from './strategy';
 
 /**
