@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import { Rng } from '../core/rng';
-import type { TensorSnapshot } from '../strategies/strategy';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 import { Matrix, serves, uniform, type HeadData, type LayerData, type NetworkData } from './den-network-data';
 import { LabelSpace } from './label-space';
 import { snapshot, variableFrom } from './mlp';

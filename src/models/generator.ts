@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import type { Rng } from '../core/rng';
-import type { TensorSnapshot } from '../strategies/strategy';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 import { assignSnapshot, denseLayer, snapshot, variableFrom, type DenseLayer } from './mlp';
 
 export type GeneratorKind = 'vae' | 'wgan-gp';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng';
 import { StrategyError } from '../core/errors';
-import type { TensorSnapshot } from '../strategies/strategy';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 import { LabelSpace } from './label-space';
 
 /** One dense layer's variables. */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import { Rng } from '../core/rng';
-import type { TensorSnapshot } from '../strategies/strategy';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 import { LabelSpace } from './label-space';
 import { assignSnapshot, denseLayer, glorotKernel, snapshot, variableFrom, type DenseLayer } from './mlp';
 

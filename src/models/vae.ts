@@ -6,8 +6,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
-import { exportOptimizer, importOptimizer } from '../strategies/learning-helpers';
 import { Rng } from '../core/rng';
+import { gradientStep } from './gradient-step';
+import { exportOptimizer, importOptimizer } from './optimizer-state';
 import { concatWeighted, DenseStack, relu, Sampler, type Generator, type GeneratorShape, type GeneratorState, type WeightedInputs } from './generator';
 
 export class Vae implements Generator {
@@ -43,8 +44,11 @@ export class Vae implements Generator {
     const { x, sampleWeights } = concatWeighted(parts);
     const epsilonSeed = rng.seed();
     try {
-      const cost = optimizer.minimize(
-        () => {
+      const { reading } = gradientStep({
+        optimizer,
+        variables: this.variables(),
+        read: readLoss,
+        objective: () => {
           const latent = this.shape.latent;
           const stats = this.posterior.forward(relu(this.encoder.forward(x, relu)), relu);
           const mu = tf.slice(stats, [0, 0], [-1, latent]);
@@ -57,15 +61,11 @@ export class Vae implements Generator {
           const bce = tf.sum(tf.add(tf.sub(tf.relu(logits), tf.mul(logits, x)), tf.log1p(tf.exp(tf.neg(tf.abs(logits))))), 1);
           const kl = tf.mul(-0.5, tf.sum(tf.sub(tf.sub(tf.add(1, logVar), tf.square(mu)), tf.exp(logVar)), 1));
           const perSample = tf.div(tf.add(bce, kl), this.shape.inputSize);
-          return tf.sum(tf.mul(perSample, sampleWeights)) as tf.Scalar;
+          const loss = tf.sum(tf.mul(perSample, sampleWeights)) as tf.Scalar;
+          return { objective: loss, loss };
         },
-        readLoss,
-        this.variables(),
-      );
-      if (!cost) return undefined;
-      const loss = cost.dataSync()[0] as number;
-      cost.dispose();
-      return loss;
+      });
+      return reading?.loss;
     } finally {
       x.dispose();
       sampleWeights.dispose();

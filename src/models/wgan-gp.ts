@@ -12,8 +12,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
-import { exportOptimizer, importOptimizer } from '../strategies/learning-helpers';
 import { Rng } from '../core/rng';
+import { gradientStep } from './gradient-step';
+import { exportOptimizer, importOptimizer } from './optimizer-state';
 import { concatWeighted, DenseStack, leakyRelu, Sampler, type Generator, type GeneratorShape, type GeneratorState, type WeightedInputs } from './generator';
 
 export interface WganGpSettings {
@@ -70,8 +71,11 @@ export class WganGp implements Generator {
         const fake = this.generator.sample(n, rng);
         const mixSeed = rng.seed();
         try {
-          const cost = criticOptimizer.minimize(
-            () => {
+          const { reading } = gradientStep({
+            optimizer: criticOptimizer,
+            variables: criticVariables,
+            read: readLoss && last,
+            objective: () => {
               const critic = (input: tf.Tensor2D) => this.critic.forward(input, criticActivation);
               const onData = tf.sum(tf.mul(tf.reshape(critic(x), [-1]), sampleWeights));
               const onFake = tf.mean(critic(fake));
@@ -80,31 +84,26 @@ export class WganGp implements Generator {
               const inputGradient = tf.grad((input: tf.Tensor) => tf.sum(critic(input as tf.Tensor2D)))(between);
               const norm = tf.sqrt(tf.add(tf.sum(tf.square(inputGradient), 1), 1e-12));
               const penalty = tf.sum(tf.mul(tf.square(tf.sub(norm, 1)), sampleWeights));
-              return tf.add(tf.sub(onFake, onData), tf.mul(this.settings.gradientPenalty, penalty)) as tf.Scalar;
+              const criticLoss = tf.add(tf.sub(onFake, onData), tf.mul(this.settings.gradientPenalty, penalty)) as tf.Scalar;
+              return { objective: criticLoss, loss: criticLoss };
             },
-            readLoss && last,
-            criticVariables,
-          );
-          if (cost) {
-            loss = cost.dataSync()[0] as number;
-            cost.dispose();
-          }
+          });
+          if (reading) loss = reading.loss;
         } finally {
           fake.dispose();
         }
       }
       const noiseSeed = rng.seed();
-      generatorOptimizer
-        .minimize(
-          () => {
-            const z = tf.randomNormal([n, this.shape.latent], 0, 1, 'float32', noiseSeed) as tf.Tensor2D;
-            const generated = tf.sigmoid(this.generator.logits(z));
-            return tf.neg(tf.mean(this.critic.forward(generated, criticActivation))) as tf.Scalar;
-          },
-          false,
-          this.generator.network.variables(),
-        )
-        ?.dispose();
+      gradientStep({
+        optimizer: generatorOptimizer,
+        variables: this.generator.network.variables(),
+        objective: () => {
+          const z = tf.randomNormal([n, this.shape.latent], 0, 1, 'float32', noiseSeed) as tf.Tensor2D;
+          const generated = tf.sigmoid(this.generator.logits(z));
+          const generatorLoss = tf.neg(tf.mean(this.critic.forward(generated, criticActivation))) as tf.Scalar;
+          return { objective: generatorLoss, loss: generatorLoss };
+        },
+      });
     } finally {
       x.dispose();
       sampleWeights.dispose();

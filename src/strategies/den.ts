@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import { Rng } from '../core/rng';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 import { TASK_AGNOSTIC, type Prediction, type TaskInfo } from '../core/types';
 import { deadUnits, expandLayers, removeUnits } from '../models/den-expansion';
 import { DenNetwork, type DenHead, type DenNetworkMeta, type DenShape } from '../models/den-network';
@@ -9,10 +10,12 @@ import { clearUnusedConnections, dropSmallWeights } from '../models/den-pruning'
 import { selectSubnetwork } from '../models/den-selection';
 import { splitDrifted } from '../models/den-split';
 import { fromSnapshot, snapshot } from '../models/mlp';
-import { argmaxBy, assignUnits, readMatrices, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { classificationLoss, gradientStep, type StepHooks } from '../models/gradient-step';
+import { createOptimizer, exportOptimizer, importOptimizer } from '../models/optimizer-state';
+import { argmaxBy, assignUnits, readMatrices, checkStateHeader, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import { SHARED_HEAD } from './mlp-strategy';
 import { readParams, type ParamValues } from './params';
-import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
+import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
 import { defineStrategy } from './descriptor';
 
 /**
@@ -207,31 +210,27 @@ export class DenStrategy implements Strategy {
     const unitMasks = this.network.unitMasks(learning.stage);
     const groups = learning.phase === 'expand' && this.params.groupLasso > 0 ? this.newUnitColumns(learning) : undefined;
     const variables = this.trainedVariables(learning);
+    // Only the phase's trainable weights move, by the gradient and by the proximal steps after it.
+    const hooks: StepHooks = {
+      transformGradients: (gradients) => gradients.map((g, i) => g && tf.mul(g, learning.trainMasks[i] as tf.Tensor)),
+      afterUpdate: () => this.proximalSteps(learning, variables, groups),
+    };
     let loss = 0;
     let penalty = 0;
     try {
       for (let step = 0; step < this.options.stepsPerBatch; step++) {
-        const last = step === this.options.stepsPerBatch - 1;
-        const parts: tf.Scalar[] = [];
-        tf.tidy(() => {
-          const { grads } = tf.variableGrads(() => {
-            const logits = this.network.forward(x, head, unitMasks);
-            const taskLoss = tf.losses.softmaxCrossEntropy(tf.oneHot(y, logits.shape[1]), logits) as tf.Scalar;
+        const { reading } = gradientStep({
+          optimizer,
+          variables,
+          read: step === this.options.stepsPerBatch - 1,
+          objective: () => {
+            const taskLoss = classificationLoss(this.network.forward(x, head, unitMasks), y);
             const extra = this.penalty(learning, variables);
-            // Read the parts only on the last step: a download per step would stall the backend.
-            if (last) parts.push(tf.keep(taskLoss.clone()), tf.keep(extra.clone()));
-            return tf.add(taskLoss, extra) as tf.Scalar;
-          }, variables);
-          // A list, not a map: tfjs keys moments by position, and an object's numeric-looking keys
-          // (tfjs names variables by number) would be ordered by number, not by this list.
-          optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: tf.mul(grads[v.name] as tf.Tensor, learning.trainMasks[i] as tf.Tensor) })));
-          this.proximalSteps(learning, variables, groups);
+            return { objective: tf.add(taskLoss, extra) as tf.Scalar, loss: taskLoss, penalty: extra };
+          },
+          hooks,
         });
-        if (last) {
-          loss = (parts[0] as tf.Scalar).dataSync()[0] as number;
-          penalty = (parts[1] as tf.Scalar).dataSync()[0] as number;
-        }
-        tf.dispose(parts);
+        if (reading) ({ loss, penalty } = reading);
       }
     } finally {
       tf.dispose([x, y, ...unitMasks, ...(groups ?? [])]);

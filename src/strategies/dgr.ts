@@ -13,8 +13,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import type { Label } from '../core/types';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 import type { Generator, GeneratorKind, GeneratorShape } from '../models/generator';
 import { GENERATOR_KINDS, type Sampler } from '../models/generator';
+import { oneHotTargets } from '../models/gradient-step';
 import { LabelSpace } from '../models/label-space';
 import { MultiHeadMlp, type Head } from '../models/mlp';
 import { Vae } from '../models/vae';
@@ -23,7 +25,7 @@ import { NoRegularizer } from './finetune';
 import { MlpStrategy } from './mlp-strategy';
 import { readParams, type ParamSpec } from './params';
 import { seededRng, type Rehearsal, type RehearsalBatchContext, type RehearsalContext, type RehearsalState, type ReplayBatch, type ReplayGroup } from './rehearsal';
-import type { StrategyDiagnostic, StrategyOptions, TensorSnapshot } from './strategy';
+import type { StrategyDiagnostic, StrategyOptions } from './strategy';
 import { defineStrategy } from './descriptor';
 
 const NAME = 'dgr';
@@ -298,7 +300,7 @@ export class GenerativeReplay implements Rehearsal {
       const { logits } = solver.forward(x, head);
       const known = logits.shape[1];
       if (units < known) throw new StrategyError(`dgr: head "${head.key}" has ${units} active units, fewer than the ${known} the previous solver knew`);
-      if (!this.settings.distill) return tf.cast(tf.oneHot(tf.argMax(logits, 1), units), 'float32') as tf.Tensor2D;
+      if (!this.settings.distill) return tf.cast(oneHotTargets(tf.argMax(logits, 1) as tf.Tensor1D, units), 'float32') as tf.Tensor2D;
       const soft = tf.softmax(tf.div(logits, this.settings.temperature)) as tf.Tensor2D;
       return units === known ? soft : (tf.pad(soft, [[0, 0], [0, units - known]]) as tf.Tensor2D);
     });

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { oneHotTargets } from '../models/gradient-step';
 import type { Head, MultiHeadMlp } from '../models/mlp';
 import type { Rng } from '../core/rng';
 
@@ -46,7 +47,7 @@ export function batchFisher(
         // The forward pass runs in a scope that frees its intermediates; keep the layer inputs.
         for (const input of pass.layerInputs) kept.push(tf.keep(input.clone()));
         const logp = tf.logSoftmax(pass.logits);
-        return tf.neg(tf.sum(tf.mul(logp, tf.oneHot(targets, active))));
+        return tf.neg(tf.sum(tf.mul(logp, oneHotTargets(targets, active))));
       })(taps);
       const fisher: Record<string, tf.Tensor> = {};
       layers.forEach((layer, i) => {

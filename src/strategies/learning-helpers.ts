@@ -1,14 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError, ValidationError } from '../core/errors';
 import type { Label, Prediction } from '../core/types';
-import { fromSnapshot, snapshot } from '../models/mlp';
 import type { LabelSpace } from '../models/label-space';
-import type { StrategyOptions, StrategyState, TensorSnapshot } from './strategy';
+import type { StrategyState } from './strategy';
 
 /**
  * Pieces every gradient strategy needs the same way: batches to tensors, labels to units,
- * probabilities to predictions, and the optimizer's life cycle (rebuilt at task boundaries,
- * exported with its moments so a restored copy continues training identically).
+ * probabilities to predictions. The optimizer's life cycle is models/optimizer-state.ts.
  */
 
 /** The answer for inputs the model knows no class for yet. */
@@ -79,66 +77,6 @@ export function toPrediction(labels: LabelSpace, p: readonly number[], inferredT
   p.forEach((v, k) => (probabilities[labels.labelOf(k)] = v));
   return { label: labels.labelOf(top), probabilities, ...(inferredTask !== undefined ? { inferredTask } : {}) };
 }
-
-/** A fresh optimizer as the pipeline's training settings say. */
-export function createOptimizer(options: Pick<StrategyOptions, 'optimizer' | 'learningRate'>): tf.Optimizer {
-  return options.optimizer === 'sgd' ? tf.train.sgd(options.learningRate) : tf.train.adam(options.learningRate, 0.9, 0.999);
-}
-
-/**
- * Writes an optimizer's slots (iteration count, then moments in the order of its variable list)
- * as tensors `${prefix}.${i}`; returns how many there are (0 without an optimizer).
- */
-export async function exportOptimizer(optimizer: tf.Optimizer | undefined, prefix: string, tensors: Record<string, TensorSnapshot>): Promise<number> {
-  if (!optimizer) return 0;
-  const weights = await optimizer.getWeights();
-  weights.forEach((w, i) => {
-    tensors[`${prefix}.${i}`] = snapshot(w.tensor);
-  });
-  // getWeights returns the live moment variables plus a fresh iteration-count tensor.
-  weights[0]?.tensor.dispose();
-  return weights.length;
-}
-
-/**
- * Loads slots written by exportOptimizer into `optimizer`. The moments are matched to variables
- * by position, so the optimizer must train the same variable list in the same order.
- */
-export async function importOptimizer(optimizer: tf.Optimizer, prefix: string, slots: number, tensors: Readonly<Record<string, TensorSnapshot>>): Promise<void> {
-  if (slots === 0) return;
-  const weights = Array.from({ length: slots }, (_, i) => {
-    const s = tensors[`${prefix}.${i}`];
-    if (!s) throw new StrategyError(`state lacks tensor ${prefix}.${i}`);
-    return { name: `slot-${i}`, tensor: fromSnapshot(s) };
-  });
-  try {
-    await optimizer.setWeights(weights);
-  } finally {
-    for (const w of weights) w.tensor.dispose();
-  }
-  restoreAdamBetaPowers(optimizer);
-}
-
-/**
- * Adam keeps beta^t as a running float32 product (one multiplication per step), but its setWeights
- * sets it to pow(beta, t): the two differ in the last bits, enough for a restored copy to drift
- * from the original by ~1e-8 per step. This recomputes the product as training does.
- */
-function restoreAdamBetaPowers(optimizer: tf.Optimizer): void {
-  if (!(optimizer instanceof tf.AdamOptimizer)) return;
-  const adam = optimizer as unknown as { beta1: number; beta2: number; accBeta1: tf.Variable; accBeta2: tf.Variable };
-  const power = (beta: number) => {
-    const b = Math.fround(beta);
-    let acc = b;
-    for (let i = 0; i < optimizer.iterations; i++) acc = Math.fround(acc * b);
-    return acc;
-  };
-  tf.tidy(() => {
-    adam.accBeta1.assign(tf.scalar(power(adam.beta1)));
-    adam.accBeta2.assign(tf.scalar(power(adam.beta2)));
-  });
-}
-
 
 /** Refuses another strategy's state, or a layout this code cannot read, with a clear error. */
 export function checkStateHeader(state: StrategyState, name: string, format: number): void {

@@ -1,11 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import type { Prediction, TaskInfo } from '../core/types';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 import { assignSnapshot, MultiHeadMlp, type Head } from '../models/mlp';
-import type { Regularizer } from './regularizer';
+import { createOptimizer, exportOptimizer, importOptimizer } from '../models/optimizer-state';
+import { classificationLoss, gradientStep, type StepHooks } from '../models/gradient-step';
+import type { Regularizer, TrainingContext } from './regularizer';
 import type { Rehearsal, RehearsalContext, ReplayBatch } from './rehearsal';
-import { argmaxBy, assignUnits, readMatrices, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
-import type { LabelledBatch, PredictAndTrainOptions, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
+import { argmaxBy, assignUnits, readMatrices, checkStateHeader, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import type { LabelledBatch, PredictAndTrainOptions, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
 
 /** Key of the one head shared by every task in the domain- and class-incremental scenarios. */
 export const SHARED_HEAD = 'shared';
@@ -103,39 +106,39 @@ export class MlpStrategy implements Strategy {
     const variables = this.trainedVariables(head);
     const context = { model: this.model, head, task };
     const rehearsalContext = this.rehearsal ? this.rehearsalContext(task, head) : undefined;
+    const hooks = this.stepHooks(context);
     let loss = 0;
     let penalty = 0;
-    let priorLogits: tf.Tensor2D | undefined;
+    let priorLogits: tf.Tensor | undefined;
     try {
       for (let step = 0; step < this.options.stepsPerBatch; step++) {
-        const last = step === this.options.stepsPerBatch - 1;
-        const parts: tf.Scalar[] = [];
         const replay = rehearsalContext && this.rehearsal?.replay(rehearsalContext, kept.length);
         try {
           const groups = replay ? this.resolveReplay(replay) : [];
-          const cost = optimizer.minimize(
-            () => {
+          const keepPrior = predict && step === 0 && !predictions;
+          const { reading, kept: keptTensors } = gradientStep({
+            optimizer,
+            variables,
+            hooks,
+            read: step === this.options.stepsPerBatch - 1,
+            objective: () => {
               const { logits } = this.model.forward(x, head);
-              if (predict && step === 0 && !predictions) priorLogits = tf.keep(tf.slice(logits, [0, 0], [-1, knownBefore]));
-              const taskLoss = tf.losses.softmaxCrossEntropy(tf.oneHot(y, logits.shape[1]), logits) as tf.Scalar;
+              const taskLoss = classificationLoss(logits, y);
               const objective = groups.length ? this.withReplay(taskLoss, kept.length, groups, replay?.currentWeight) : taskLoss;
               const extra = this.regularizer.penalty(context);
-              // Read the parts only on the last step: a download per step would stall the backend.
-              if (last) parts.push(tf.keep(taskLoss.clone()), tf.keep((extra ?? tf.scalar(0)).clone()));
-              return extra ? tf.add(objective, extra) : objective;
+              return {
+                objective: extra ? tf.add(objective, extra) : objective,
+                loss: taskLoss,
+                ...(extra ? { penalty: extra } : {}),
+                ...(keepPrior ? { keep: [tf.slice(logits, [0, 0], [-1, knownBefore])] } : {}),
+              };
             },
-            false,
-            variables,
-          );
-          cost?.dispose();
+          });
+          if (keepPrior) priorLogits = keptTensors[0];
+          if (reading) ({ loss, penalty } = reading);
         } finally {
           if (replay) for (const g of replay.groups) tf.dispose([g.x, g.targets]);
         }
-        if (last) {
-          loss = (parts[0] as tf.Scalar).dataSync()[0] as number;
-          penalty = (parts[1] as tf.Scalar).dataSync()[0] as number;
-        }
-        for (const p of parts) p.dispose();
       }
       this.regularizer.afterBatch?.({ ...context, x, units: y });
       if (rehearsalContext) await this.rehearsal?.afterBatch?.({ ...rehearsalContext, x, units: y, labels: kept.map((i) => batch.ys[i] as string), ...(batch.ids ? { ids: kept.map((i) => batch.ids?.[i]) } : {}) });
@@ -300,7 +303,7 @@ export class MlpStrategy implements Strategy {
   }
 
   /**
-   * The step's objective with replay (inside the minimize closure): without currentWeight the mean
+   * The step's objective with replay (inside the gradient step's objective): without currentWeight the mean
    * loss over current and replayed samples together; with it, w * current mean + (1 - w) * replayed
    * mean. A group at temperature T contributes T^2 * CE(targets, softmax(logits / T)) per sample
    * (Hinton et al.'s scaling, which keeps the gradients' size independent of T).
@@ -326,6 +329,7 @@ export class MlpStrategy implements Strategy {
     const steps = this.rehearsal.consolidationSteps(context, this.lastBatchSize);
     const optimizer = this.optimizer ?? this.rebuildOptimizer();
     const variables = this.trainedVariables(head);
+    const hooks = this.stepHooks({ model: this.model, head, task });
     const none = tf.scalar(0);
     try {
       for (let step = 0; step < steps; step++) {
@@ -334,7 +338,7 @@ export class MlpStrategy implements Strategy {
         try {
           const groups = this.resolveReplay(replay);
           if (groups.length === 0) break;
-          optimizer.minimize(() => this.withReplay(none, 0, groups, undefined), false, variables)?.dispose();
+          gradientStep({ optimizer, variables, hooks, objective: () => ({ objective: this.withReplay(none, 0, groups, undefined), loss: none }) });
         } finally {
           for (const g of replay.groups) tf.dispose([g.x, g.targets]);
         }
@@ -344,6 +348,13 @@ export class MlpStrategy implements Strategy {
     } finally {
       none.dispose();
     }
+  }
+
+  /** The regularizer's view of every step taken, where it asks for one. */
+  private stepHooks(context: TrainingContext): StepHooks | undefined {
+    const regularizer = this.regularizer;
+    if (!regularizer.afterStep) return undefined;
+    return { observe: (step) => regularizer.afterStep?.({ ...context, ...step }) };
   }
 
   private rebuildOptimizer(): tf.Optimizer {

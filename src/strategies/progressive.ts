@@ -1,11 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import { TASK_AGNOSTIC, type Prediction, type TaskInfo } from '../core/types';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 import { ProgressiveColumns, type AdapterKind, type Column, type ColumnsShape, type LateralInputs } from '../models/progressive-columns';
 import { assignSnapshot } from '../models/mlp';
-import { argmaxBy, assignUnits, readMatrices, checkStateHeader, createOptimizer, exportOptimizer, importOptimizer, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { classificationLoss, gradientStep } from '../models/gradient-step';
+import { createOptimizer, exportOptimizer, importOptimizer } from '../models/optimizer-state';
+import { argmaxBy, assignUnits, readMatrices, checkStateHeader, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import { readParams } from './params';
-import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TensorSnapshot, TrainResult } from './strategy';
+import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
 import { defineStrategy } from './descriptor';
 
 export const PROGRESSIVE_PARAMS = {
@@ -89,19 +92,16 @@ export class ProgressiveStrategy implements Strategy {
     let loss = 0;
     try {
       for (let step = 0; step < this.options.stepsPerBatch; step++) {
-        const last = step === this.options.stepsPerBatch - 1;
-        const cost = optimizer.minimize(
-          () => {
-            const { logits } = this.columns.forwardColumn(x, column, lateral);
-            return tf.losses.softmaxCrossEntropy(tf.oneHot(y, logits.shape[1]), logits) as tf.Scalar;
-          },
-          last, // read the loss on the last step only: a download per step would stall the backend
+        const { reading } = gradientStep({
+          optimizer,
           variables,
-        );
-        if (cost) {
-          loss = cost.dataSync()[0] as number;
-          cost.dispose();
-        }
+          read: step === this.options.stepsPerBatch - 1,
+          objective: () => {
+            const taskLoss = classificationLoss(this.columns.forwardColumn(x, column, lateral).logits, y);
+            return { objective: taskLoss, loss: taskLoss };
+          },
+        });
+        if (reading) loss = reading.loss;
       }
     } finally {
       tf.dispose([x, y, ...lateral.filter((t): t is tf.Tensor2D => t !== null)]);

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TaskInfo } from '../core/types';
+import type { AppliedStep } from '../models/gradient-step';
 import type { Head, MultiHeadMlp } from '../models/mlp';
-import type { TensorSnapshot } from './strategy';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 
 /** What a regularizer sees of the training state: passed in, never shared and mutated. */
 export interface TrainingContext {
@@ -9,6 +10,12 @@ export interface TrainingContext {
   readonly head: Head;
   readonly task: TaskInfo;
 }
+
+/**
+ * One gradient step as taken (models/gradient-step.ts): the gradients applied and each trained
+ * variable's change, in the order of `variables`. Its tensors are freed when the step ends.
+ */
+export interface StepContext extends TrainingContext, AppliedStep {}
 
 /** A batch after its gradient steps, as tensors the regularizer must not dispose. */
 export interface BatchContext extends TrainingContext {
@@ -24,12 +31,19 @@ export interface RegularizerState {
 
 /**
  * The regularization family as plugins over one gradient learner (strategies/mlp-strategy.ts),
- * after Avalanche's lifecycle: `penalty` is its before_backward, `afterBatch` its
- * after_training_iteration, `endTask` its after_training_exp.
+ * after Avalanche's lifecycle: `penalty` is its before_backward, `afterStep` its after_update,
+ * `afterBatch` its after_training_iteration, `endTask` its after_training_exp.
  */
 export interface Regularizer {
   /** Added to the task loss before the backward pass. Called inside tf.tidy; undefined = none. */
   penalty(context: TrainingContext): tf.Scalar | undefined;
+  /**
+   * After every gradient step, inside the step's tf.tidy: importances that integrate along the
+   * training path (Synaptic Intelligence's -g·Δθ) accumulate here, into variables the regularizer
+   * owns. Offline consolidation steps (rehearsal) are steps too. Absent = the step holds no
+   * pre-update copy of the variables.
+   */
+  afterStep?(context: StepContext): void;
   /** After the gradient steps on a batch: accumulate importance while the task streams by. */
   afterBatch?(context: BatchContext): void;
   /** The task's data has gone: consolidate importances and anchors. */

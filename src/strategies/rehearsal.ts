@@ -1,8 +1,9 @@
 import type * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng';
 import type { Scenario, TaskInfo } from '../core/types';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 import type { Head, MultiHeadMlp } from '../models/mlp';
-import type { StrategyDiagnostic, TensorSnapshot } from './strategy';
+import type { StrategyDiagnostic } from './strategy';
 
 /**
  * The rehearsal family (exact replay, joint training, generative replay) as a plugin of the one

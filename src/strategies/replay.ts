@@ -2,11 +2,12 @@ import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import type { Rng } from '../core/rng';
 import type { Label, TaskName } from '../core/types';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 import { NoRegularizer } from './finetune';
 import { MlpStrategy, SHARED_HEAD } from './mlp-strategy';
 import { readParams } from './params';
 import { seededRng, type Rehearsal, type RehearsalBatchContext, type RehearsalContext, type RehearsalState, type ReplayBatch, type ReplayGroup } from './rehearsal';
-import type { Strategy, StrategyDiagnostic, StrategyOptions, TensorSnapshot } from './strategy';
+import type { Strategy, StrategyDiagnostic, StrategyOptions } from './strategy';
 import { defineStrategy } from './descriptor';
 
 export const REPLAY_PARAMS = {

@@ -1,10 +1,8 @@
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 import type { Label, Prediction, Scenario, TaskInfo } from '../core/types';
 
-/** A serialisable tensor: shape plus row-major float32 data. */
-export interface TensorSnapshot {
-  readonly shape: readonly number[];
-  readonly data: Float32Array;
-}
+// Re-exported: strategies written against this module before the type moved to core keep compiling.
+export type { TensorSnapshot } from '../core/tensor-snapshot';
 
 /**
  * A strategy's complete state, enough to rebuild it in another process (checkpoints, prediction

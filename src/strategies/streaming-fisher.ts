@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng';
 import { batchFisher, type FisherLabels } from './fisher';
 import { disposeParameters, exportParameters, importParameters, type BatchContext, type ParameterTensors } from './regularizer';
-import type { TensorSnapshot } from './strategy';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
 
 /**
  * The diagonal Fisher of a task, accumulated while the task streams by: task data is never kept,

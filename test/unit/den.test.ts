@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../../src/core/errors';
 import { Rng } from '../../src/core/rng';
-import type { Prediction, Sample, TaskInfo } from '../../src/core/types';
+import { SCENARIOS, type Prediction, type Sample, type TaskInfo } from '../../src/core/types';
 import { expandLayers } from '../../src/models/den-expansion';
 import { Matrix, type NetworkData } from '../../src/models/den-network-data';
 import { selectSubnetwork } from '../../src/models/den-selection';
@@ -10,6 +10,7 @@ import { splitDrifted } from '../../src/models/den-split';
 import { createDen, DenStrategy } from '../../src/strategies/den';
 import type { StrategyOptions } from '../../src/strategies/strategy';
 import { batches, takeSamples } from '../helpers/mnist-task';
+import { assertFiniteAfterOneLabel, learnOneLabel, oneLabelOptions } from '../helpers/one-label';
 
 /**
  * DEN on short task-incremental split-MNIST streams (two tasks of 300 samples, 10 batches each),
@@ -308,5 +309,19 @@ describe('DEN (Dynamically Expandable Networks)', function () {
     s.dispose();
     s.dispose();
     assert.equal(tf.memory().numTensors, before, 'after dispose');
+  });
+});
+
+describe('DEN: a first batch of one label', () => {
+  it('a head that knows one label trains, in every scenario, to finite weights', async () => {
+    for (const scenario of SCENARIOS) {
+      const s = createDen(oneLabelOptions(scenario, SHORT));
+      try {
+        const results = await learnOneLabel(s, { name: 't1', index: 0 }, 'a');
+        await assertFiniteAfterOneLabel(s, results, 'a');
+      } finally {
+        s.dispose();
+      }
+    }
   });
 });

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { main } from '../../src/cli/main';
 import { ConfigError, DataFormatError, InvariantError } from '../../src/core/errors';
 import { Rng } from '../../src/core/rng';
-import type { Sample, Scenario, TaskInfo } from '../../src/core/types';
+import { SCENARIOS, type Sample, type Scenario, type TaskInfo } from '../../src/core/types';
 import { encodeGrayscalePng } from '../../src/data/png';
 import { CHECKPOINT_FORMAT, readCheckpoint, writeCheckpoint } from '../../src/engine/checkpoint';
 import { DenseStack, leakyRelu, type Generator } from '../../src/models/generator';
@@ -18,6 +18,7 @@ import { createFinetune } from '../../src/strategies/finetune';
 import type { RehearsalContext } from '../../src/strategies/rehearsal';
 import type { Strategy, StrategyOptions, StrategyState } from '../../src/strategies/strategy';
 import { batches, takeSamples } from '../helpers/mnist-task';
+import { assertFiniteAfterOneLabel, learnOneLabel, oneLabelInputs, oneLabelOptions } from '../helpers/one-label';
 
 function options(scenario: Scenario, over: Partial<StrategyOptions> = {}): StrategyOptions {
   return { scenario, inputSize: 784, hiddenLayers: [100, 100], outputUnits: 10, optimizer: 'adam', learningRate: 0.001, stepsPerBatch: 1, seed: 3, params: {}, ...over };
@@ -434,5 +435,24 @@ describe('checkpoint files', () => {
     const missing = await quietly(() => main(['replay-grid', '--checkpoint', path.join(dir, 'missing.ckpt'), '--out', out]));
     assert.equal(missing.code, 1);
     assert.match(missing.printed, /missing\.ckpt/);
+  });
+});
+
+describe('dgr: heads that know one label', () => {
+  it('trains a first task of one label, then replays it labelled by a one-unit solver, in every scenario', async () => {
+    for (const scenario of SCENARIOS) {
+      const s = createDgr(oneLabelOptions(scenario, { latent: 3, generatorHidden: [5] }));
+      try {
+        const results = await learnOneLabel(s, { name: 't1', index: 0 }, 'a');
+        // The next task's batch is replayed with targets over the old head's one unit (the shared head, or task 1's).
+        const t2 = { name: 't2', index: 1 };
+        await s.beginTask(t2);
+        results.push(await s.trainBatch(t2, { xs: oneLabelInputs(6, 2), ys: Array(6).fill('a') }));
+        assert.ok((s.diagnostics?.().find((d) => d.name === 'dgr_replayed_samples_per_batch')?.value ?? 0) > 0, 'the batch was learned with replay');
+        await assertFiniteAfterOneLabel(s, results, 'a');
+      } finally {
+        s.dispose();
+      }
+    }
   });
 });

@@ -1,7 +1,9 @@
 import * as assert from 'node:assert/strict';
 import { ConfigError } from '../../src/core/errors';
+import { SCENARIOS } from '../../src/core/types';
 import { builtinStrategies } from '../../src/strategies/registry';
 import type { StrategyOptions } from '../../src/strategies/strategy';
+import { assertFiniteAfterOneLabel, learnOneLabel, oneLabelOptions } from '../helpers/one-label';
 
 const options = (over: Partial<StrategyOptions> = {}): StrategyOptions => ({
   scenario: 'class-incremental',
@@ -99,4 +101,20 @@ describe('MLP strategies (finetune, l2, ewc, online-ewc)', () => {
     assert.throws(() => builtinStrategies().get('online-ewc')(options({ params: { gamma: 'high' } })), /strategy\.params\.gamma.*number/);
     assert.throws(() => builtinStrategies().get('nope'), /unknown strategy "nope"/);
   });
+});
+
+describe('MLP strategies: a first batch of one label', () => {
+  for (const name of ['finetune', 'l2', 'ewc', 'online-ewc', 'replay', 'joint']) {
+    it(`${name} trains a head that knows one label, in every scenario, to finite weights`, async () => {
+      for (const scenario of SCENARIOS) {
+        const s = builtinStrategies().get(name)(oneLabelOptions(scenario));
+        try {
+          const results = await learnOneLabel(s, { name: 't1', index: 0 }, 'a');
+          await assertFiniteAfterOneLabel(s, results, 'a');
+        } finally {
+          s.dispose();
+        }
+      }
+    });
+  }
 });

@@ -3,12 +3,13 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadPipelineConfig } from '../../src/config/pipeline-config';
 import { ConfigError, StrategyError } from '../../src/core/errors';
-import { TASK_AGNOSTIC_INFO, type Sample, type Scenario, type TaskInfo } from '../../src/core/types';
+import { SCENARIOS, TASK_AGNOSTIC_INFO, type Sample, type Scenario, type TaskInfo } from '../../src/core/types';
 import { runPipeline } from '../../src/engine/run-pipeline';
 import type { EmbeddedSource } from '../../src/sources/embedded';
 import { createProgressive, ProgressiveStrategy } from '../../src/strategies/progressive';
 import type { StrategyOptions } from '../../src/strategies/strategy';
 import { batches, takeSamples } from '../helpers/mnist-task';
+import { assertFiniteAfterOneLabel, learnOneLabel, oneLabelOptions } from '../helpers/one-label';
 
 const ADAPTERS = ['linear', 'mlp'] as const;
 const REPO = path.resolve(__dirname, '../../..');
@@ -273,4 +274,20 @@ describe('progressive networks', () => {
       }
     }
   });
+});
+
+describe('progressive networks: a first batch of one label', () => {
+  for (const adapter of ADAPTERS) {
+    it(`a column that knows one label trains, in every scenario, to finite weights (${adapter} adapter)`, async () => {
+      for (const scenario of SCENARIOS) {
+        const s = progressive(oneLabelOptions(scenario, { adapter }));
+        try {
+          const results = await learnOneLabel(s, { name: 't1', index: 0 }, 'a');
+          await assertFiniteAfterOneLabel(s, results, 'a');
+        } finally {
+          s.dispose();
+        }
+      }
+    });
+  }
 });

@@ -1,0 +1,116 @@
+/**
+ * The one optimizer step every trained network takes (the strategies' classifiers, DEN, the
+ * progressive columns, DGR's generators), in one tfjs memory idiom: the objective and its
+ * gradients are computed by tf.variableGrads inside one tf.tidy, together with the update and
+ * the hooks, so every intermediate is freed when the step returns; only what the caller asks
+ * for (the loss and penalty to read, tensors to keep) leaves the scope.
+ *
+ * It lives with the models, below the strategies, so that the generators (models/vae.ts,
+ * models/wgan-gp.ts) take the same step as the classifiers.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** What one step minimises, built inside the step's scope (and gradient tape) from the current variables. */
+export interface StepObjective {
+  /** The scalar the optimizer minimises. */
+  readonly objective: tf.Scalar;
+  /** The loss reported to the caller (a strategy's task loss, without its penalty); read on request. */
+  readonly loss: tf.Scalar;
+  /** The penalty reported beside it; 0 when absent. */
+  readonly penalty?: tf.Scalar;
+  /** Tensors the caller needs after the step (e.g. the logits before the update); the caller then owns them. */
+  readonly keep?: readonly tf.Tensor[];
+}
+
+/** One variable's gradient, as the optimizer receives it; undefined where the objective does not reach the variable (the optimizer then leaves it alone). */
+export type StepGradient = tf.Tensor | undefined;
+
+/** A step as it was taken, for observers (e.g. Synaptic Intelligence's path integral of -g·Δθ). */
+export interface AppliedStep {
+  readonly variables: readonly tf.Variable[];
+  /** The gradients applied, in the order of `variables`. */
+  readonly gradients: readonly StepGradient[];
+  /** Each variable's change over the whole step (optimizer update and afterUpdate), in the order of `variables`. */
+  readonly updates: readonly tf.Tensor[];
+}
+
+/**
+ * Hooks into a step, all called inside its scope: tensors they create are freed when the step
+ * returns, so an observer that accumulates must assign into variables it owns (or tf.keep).
+ */
+export interface StepHooks {
+  /** The gradients to apply instead of the computed ones (DEN: masked to the phase's trainable weights). */
+  transformGradients?(gradients: readonly StepGradient[]): StepGradient[];
+  /** After the optimizer's update: changes to the variables that are no gradient step (DEN's proximal steps). */
+  afterUpdate?(): void;
+  /**
+   * Sees the step as taken. Only when it is given are the variables' values before the step held
+   * and the updates computed, so a step without observers costs nothing more.
+   */
+  observe?(step: AppliedStep): void;
+}
+
+export interface GradientStep {
+  readonly optimizer: tf.Optimizer;
+  /**
+   * The trained variables. tfjs optimizers key their moments by position in this list: it must
+   * keep its order for the optimizer's whole life.
+   */
+  readonly variables: readonly tf.Variable[];
+  readonly objective: () => StepObjective;
+  /** Read the loss and penalty: a download, which stalls the backend, so only on a batch's last step. */
+  readonly read?: boolean;
+  readonly hooks?: StepHooks;
+}
+
+export interface StepResult {
+  /** The objective's loss and penalty, when the step was asked to read them. */
+  readonly reading?: { readonly loss: number; readonly penalty: number };
+  /** The objective's `keep` tensors; the caller disposes them. */
+  readonly kept: tf.Tensor[];
+}
+
+/** Takes one optimizer step. */
+export function gradientStep(step: GradientStep): StepResult {
+  const { optimizer, variables, hooks, read = false } = step;
+  let outputs: { read: tf.Scalar[]; kept: tf.Tensor[] } = { read: [], kept: [] };
+  tf.tidy(() => {
+    const before = hooks?.observe ? variables.map((v) => v.clone()) : undefined;
+    const { grads } = tf.variableGrads(() => {
+      const parts = step.objective();
+      // Clones: the objective may be the loss itself, and kept tensors must outlive the tape's scope.
+      outputs = {
+        read: read ? [tf.keep(parts.loss.clone()), ...(parts.penalty ? [tf.keep(parts.penalty.clone())] : [])] : [],
+        kept: (parts.keep ?? []).map((t) => tf.keep(t.clone())),
+      };
+      return parts.objective;
+    }, [...variables]);
+    const computed = variables.map((v) => grads[v.name] ?? undefined);
+    const gradients = hooks?.transformGradients ? hooks.transformGradients(computed) : computed;
+    // A list, not a map: tfjs keys moments by position, and an object's numeric-looking keys
+    // (tfjs names variables by number) would be ordered by number, not by this list.
+    optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: gradients[i] as tf.Tensor })));
+    hooks?.afterUpdate?.();
+    if (before && hooks?.observe) hooks.observe({ variables, gradients, updates: variables.map((v, i) => tf.sub(v, before[i] as tf.Tensor)) });
+  });
+  if (!read) return { kept: outputs.kept };
+  const [loss, penalty] = outputs.read.map((t) => t.dataSync()[0] as number);
+  tf.dispose(outputs.read);
+  return { reading: { loss: loss as number, penalty: penalty ?? 0 }, kept: outputs.kept };
+}
+
+/**
+ * One-hot targets over `depth` units. tf.oneHot refuses depth 1, the depth of a head that knows a
+ * single label (a first batch of one class): a one-unit softmax is certain, so its target is 1.
+ */
+export function oneHotTargets(units: tf.Tensor1D, depth: number): tf.Tensor2D {
+  return depth === 1 ? tf.ones([units.shape[0], 1], 'int32') : (tf.oneHot(units, depth) as tf.Tensor2D);
+}
+
+/**
+ * Mean softmax cross-entropy of logits over a head's active units against each sample's unit:
+ * the classification loss of every strategy's step. With one unit it is 0, with zero gradient.
+ */
+export function classificationLoss(logits: tf.Tensor2D, units: tf.Tensor1D): tf.Scalar {
+  return tf.losses.softmaxCrossEntropy(oneHotTargets(units, logits.shape[1]), logits) as tf.Scalar;
+}

@@ -1,0 +1,73 @@
+/**
+ * An optimizer's life cycle: built from the pipeline's training settings (rebuilt at task
+ * boundaries), exported with its moments so that a restored copy continues training identically.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { StrategyError } from '../core/errors';
+import type { TensorSnapshot } from '../core/tensor-snapshot';
+import { fromSnapshot, snapshot } from './mlp';
+
+/** The training settings an optimizer is built from (StrategyOptions has them). */
+export interface OptimizerSettings {
+  readonly optimizer: 'adam' | 'sgd';
+  readonly learningRate: number;
+}
+
+/** A fresh optimizer as the pipeline's training settings say. */
+export function createOptimizer(options: OptimizerSettings): tf.Optimizer {
+  return options.optimizer === 'sgd' ? tf.train.sgd(options.learningRate) : tf.train.adam(options.learningRate, 0.9, 0.999);
+}
+
+/**
+ * Writes an optimizer's slots (iteration count, then moments in the order of its variable list)
+ * as tensors `${prefix}.${i}`; returns how many there are (0 without an optimizer).
+ */
+export async function exportOptimizer(optimizer: tf.Optimizer | undefined, prefix: string, tensors: Record<string, TensorSnapshot>): Promise<number> {
+  if (!optimizer) return 0;
+  const weights = await optimizer.getWeights();
+  weights.forEach((w, i) => {
+    tensors[`${prefix}.${i}`] = snapshot(w.tensor);
+  });
+  // getWeights returns the live moment variables plus a fresh iteration-count tensor.
+  weights[0]?.tensor.dispose();
+  return weights.length;
+}
+
+/**
+ * Loads slots written by exportOptimizer into `optimizer`. The moments are matched to variables
+ * by position, so the optimizer must train the same variable list in the same order.
+ */
+export async function importOptimizer(optimizer: tf.Optimizer, prefix: string, slots: number, tensors: Readonly<Record<string, TensorSnapshot>>): Promise<void> {
+  if (slots === 0) return;
+  const weights = Array.from({ length: slots }, (_, i) => {
+    const s = tensors[`${prefix}.${i}`];
+    if (!s) throw new StrategyError(`state lacks tensor ${prefix}.${i}`);
+    return { name: `slot-${i}`, tensor: fromSnapshot(s) };
+  });
+  try {
+    await optimizer.setWeights(weights);
+  } finally {
+    for (const w of weights) w.tensor.dispose();
+  }
+  restoreAdamBetaPowers(optimizer);
+}
+
+/**
+ * Adam keeps beta^t as a running float32 product (one multiplication per step), but its setWeights
+ * sets it to pow(beta, t): the two differ in the last bits, enough for a restored copy to drift
+ * from the original by ~1e-8 per step. This recomputes the product as training does.
+ */
+function restoreAdamBetaPowers(optimizer: tf.Optimizer): void {
+  if (!(optimizer instanceof tf.AdamOptimizer)) return;
+  const adam = optimizer as unknown as { beta1: number; beta2: number; accBeta1: tf.Variable; accBeta2: tf.Variable };
+  const power = (beta: number) => {
+    const b = Math.fround(beta);
+    let acc = b;
+    for (let i = 0; i < optimizer.iterations; i++) acc = Math.fround(acc * b);
+    return acc;
+  };
+  tf.tidy(() => {
+    adam.accBeta1.assign(tf.scalar(power(adam.beta1)));
+    adam.accBeta2.assign(tf.scalar(power(adam.beta2)));
+  });
+}
