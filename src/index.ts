@@ -12,7 +12,7 @@ export { tf };
 // Types and errors.
 export { SCENARIOS, TASK_AGNOSTIC } from './core/types';
 export type { Label, Prediction, Sample, Scenario, TaskInfo, TaskName } from './core/types';
-export { BackendError, ConfigError, DataFormatError, LifelongError, StrategyError, ValidationError } from './core/errors';
+export { BackendError, ConfigError, DataFormatError, InterruptedError, InvariantError, LifelongError, StrategyError, TimeoutError, UsageError, ValidationError } from './core/errors';
 
 // The strategy contract.
 export type {
@@ -32,7 +32,8 @@ export type { Head, MultiHeadMlp } from './models/mlp';
 export { MlpStrategy, SHARED_HEAD } from './strategies/mlp-strategy';
 export { NoRegularizer } from './strategies/finetune';
 export { copyParameters, disposeParameters, exportParameters, importParameters, quadraticPenalty } from './strategies/regularizer';
-export type { BatchContext, ParameterTensors, Regularizer, RegularizerState, TrainingContext } from './strategies/regularizer';
+export type { BatchContext, ParameterTensors, Regularizer, RegularizerState, StepContext, TrainingContext } from './strategies/regularizer';
+export type { AppliedStep, StepGradient } from './models/gradient-step';
 export { seededRng } from './strategies/rehearsal';
 export type { Rehearsal, RehearsalBatchContext, RehearsalContext, RehearsalState, ReplayBatch, ReplayGroup } from './strategies/rehearsal';
 

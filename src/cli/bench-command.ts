@@ -19,6 +19,7 @@ import { describeMachine, runBenchCase } from '../suites/run-bench';
 import { benchSuite, SUITE_NAMES, type SuiteName } from '../suites/definitions';
 import { comparisonTable, replaceMarkedSection, suiteMarkdown } from '../suites/tables';
 import type { EngineEvent } from '../operators/events';
+import { loadStrategyModule } from '../strategies/registry';
 import { EXIT_CODES } from './exit-codes';
 import { parseCommandArgs } from './parse-command-args';
 import type { CommandUsage } from './usage';
@@ -27,6 +28,7 @@ export const BENCH_USAGE: CommandUsage = {
   synopsis: `  lifelong bench --suite three-scenarios-split-mnist|three-scenarios-permuted-mnist|online|seed-figure
                [--repeats N] [--report FILE] [--out DIR] [--iterations N] [--test-samples N]
                [--strategies LIST] [--scenarios task,domain,class] [--resume] [--docs FILE] [--backend NAME]
+               [--module FILE [--params JSON]]
   lifelong bench --compare DIR[,DIR...] [--out DIR] [--docs FILE]
   lifelong bench --render FILE[,FILE...] [--out DIR] [--docs FILE]`,
   description: `bench     runs a benchmark suite through the engine (docs/BENCHMARKS.md): the protocol of van de Ven
@@ -38,6 +40,10 @@ export const BENCH_USAGE: CommandUsage = {
           --test-samples N score a seeded sample of N test images per task instead of all (an estimate)
           --strategies L   only these rows (finetune,l2,ewc,online-ewc,progressive,den,dgr,dgr+distill,replay,joint)
           --resume         keep the runs already in the report and do the rest
+          --module FILE    also run the strategy this JS module describes (as strategy.module takes it),
+                           as one more row on the same protocol; with --strategies, name its row too
+          --params JSON    its strategy.params: an object, or one per scenario
+                           ({"task": {...}, "domain": {...}, "class": {...}})
           --docs FILE      also replace the suite's marked section of FILE (docs/BENCHMARKS.md)
           --compare DIRS   reports of several implementations (ours, bench/peers/) side by side,
                            suite by suite; writes OUT/comparison.md
@@ -84,6 +90,8 @@ export interface BenchArgs {
   readonly backend: BackendName;
   readonly resume: boolean;
   readonly docs?: string;
+  /** A user's strategy module run as one more row, with its params (all scenarios, or per scenario). */
+  readonly module?: { readonly path: string; readonly params: (scenario: Scenario) => Readonly<Record<string, unknown>> };
   /** The directories of --compare, or the report files of --render. */
   readonly inputs: readonly string[];
 }
@@ -102,6 +110,8 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
     backend: { type: 'string' },
     resume: { type: 'boolean', default: false },
     docs: { type: 'string' },
+    module: { type: 'string' },
+    params: { type: 'string' },
     compare: { type: 'string' },
     render: { type: 'string' },
   });
@@ -110,6 +120,8 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
   if (values.suite !== undefined && !SUITE_NAMES.includes(values.suite as SuiteName)) {
     throw usageError('suite', `expects one of ${SUITE_NAMES.join(', ')}, got "${values.suite}"`);
   }
+  if (values.params !== undefined && values.module === undefined) throw usageError('params', 'goes with --module FILE');
+  if (values.module !== undefined && values.suite === undefined) throw usageError('module', 'goes with --suite NAME');
   const backend = (values.backend ?? 'auto') as BackendName;
   if (!BACKEND_NAMES.includes(backend)) throw usageError('backend', `expects one of ${BACKEND_NAMES.join(', ')}, got "${values.backend}"`);
   return {
@@ -125,8 +137,34 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
     backend,
     resume: values.resume ?? false,
     ...(values.docs !== undefined ? { docs: values.docs } : {}),
+    ...(values.module !== undefined ? { module: { path: path.resolve(values.module), params: parseModuleParams(values.params) } } : {}),
     inputs: (values.compare ?? values.render ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   };
+}
+
+/**
+ * --params: one object for every scenario, or an object keyed by scenario (task, domain, class, or
+ * the full names) giving each its own; a scenario it leaves out runs with the strategy's defaults.
+ */
+function parseModuleParams(text: string | undefined): (scenario: Scenario) => Readonly<Record<string, unknown>> {
+  if (text === undefined) return () => ({});
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw usageError('params', `is not JSON: ${(error as Error).message}`);
+  }
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(parsed)) throw usageError('params', `must be a JSON object, got ${text}`);
+  const keys = Object.keys(parsed);
+  const byScenario = keys.length > 0 && keys.every((k) => k in SCENARIO_ALIASES || SCENARIOS.includes(k as Scenario));
+  if (!byScenario) return () => parsed;
+  const perScenario = new Map<Scenario, Record<string, unknown>>();
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!isObject(value)) throw usageError('params', `for scenario ${key} must be a JSON object, got ${JSON.stringify(value)}`);
+    perScenario.set(SCENARIO_ALIASES[key] ?? (key as Scenario), value);
+  }
+  return (scenario) => perScenario.get(scenario) ?? {};
 }
 
 /** Reads a bench report, refusing anything that is not one (a clear error naming the file). */
@@ -210,6 +248,7 @@ export async function benchCommand(args: readonly string[], out: Output = proces
     ...(options.testSamples !== undefined ? { testSamplesPerTask: options.testSamples } : {}),
     ...(options.strategies ? { strategies: options.strategies } : {}),
     ...(options.scenarios ? { scenarios: options.scenarios } : {}),
+    ...(options.module ? { module: { ...options.module, descriptor: loadStrategyModule(options.module.path) } } : {}),
   });
   if (suite.cases.length === 0) throw usageError('strategies', `and --scenarios leave no run in suite ${suite.name}`);
   const reportFile = options.report ?? path.join(options.out, `${suite.name}.json`);

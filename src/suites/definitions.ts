@@ -7,6 +7,7 @@
  * ../shared/reference/protocols.md.
  */
 import { SCENARIOS, type Scenario } from '../core/types';
+import type { StrategyDescriptor } from '../strategies/descriptor';
 import { builtinStrategies } from '../strategies/registry';
 import type { BenchDataset, BenchProtocol } from './bench-report';
 
@@ -20,6 +21,15 @@ export interface BenchCase {
   readonly implementationStrategy: string;
   readonly params: Readonly<Record<string, unknown>>;
   readonly protocol: BenchProtocol;
+  /** The JS module of a user's strategy (`lifelong bench --module`); absent for built-ins. */
+  readonly module?: string;
+}
+
+/** A user's strategy run as one more row of a suite, with its parameters per scenario. */
+export interface ModuleRow {
+  readonly path: string;
+  readonly descriptor: StrategyDescriptor;
+  readonly params: (scenario: Scenario) => Readonly<Record<string, unknown>>;
 }
 
 export interface BenchSuite {
@@ -193,10 +203,12 @@ export function benchSuite(
     readonly testSamplesPerTask?: number;
     readonly strategies?: readonly string[];
     readonly scenarios?: readonly Scenario[];
+    /** A user's strategy, run beside the built-ins on the same protocol in every scenario it supports. */
+    readonly module?: ModuleRow;
   } = {},
 ): BenchSuite {
   const suite = buildSuite(name);
-  const cases = suite.cases
+  const cases = [...suite.cases, ...(overrides.module ? moduleCases(suite.cases, overrides.module) : [])]
     .filter((c) => !overrides.strategies || overrides.strategies.includes(c.strategy))
     .filter((c) => !overrides.scenarios || overrides.scenarios.includes(c.scenario))
     .map((c) =>
@@ -204,6 +216,20 @@ export function benchSuite(
     )
     .map((c) => (overrides.testSamplesPerTask !== undefined ? { ...c, protocol: { ...c.protocol, testSamplesPerTask: overrides.testSamplesPerTask } } : c));
   return { ...suite, cases };
+}
+
+/** The module's row: one case per dataset and scenario the suite runs, under that scenario's protocol. */
+function moduleCases(cases: readonly BenchCase[], row: ModuleRow): BenchCase[] {
+  const seen = new Set<string>();
+  const out: BenchCase[] = [];
+  for (const c of cases) {
+    const key = `${c.dataset}/${c.scenario}`;
+    if (seen.has(key) || !row.descriptor.capabilities.scenarios.includes(c.scenario)) continue;
+    seen.add(key);
+    const { name } = row.descriptor;
+    out.push({ dataset: c.dataset, scenario: c.scenario, strategy: name, implementationStrategy: name, params: row.params(c.scenario), protocol: c.protocol, module: row.path });
+  }
+  return out;
 }
 
 function buildSuite(name: SuiteName): BenchSuite {
@@ -255,12 +281,15 @@ export const PUBLISHED_ACCURACY: Readonly<Record<BenchDataset, Readonly<Record<s
     joint: { 'task-incremental': 99.7, 'domain-incremental': 98.4, 'class-incremental': 97.9 },
     ewc: { 'task-incremental': 98.6, 'domain-incremental': 64.0, 'class-incremental': 20.0 },
     'online-ewc': { 'task-incremental': 99.1, 'domain-incremental': 64.3, 'class-incremental': 20.0 },
+    // Synaptic Intelligence: no built-in, the example user strategy (examples/strategies/), run with --module.
+    si: { 'task-incremental': 99.1, 'domain-incremental': 65.4, 'class-incremental': 20.0 },
     dgr: { 'task-incremental': 99.5, 'domain-incremental': 95.7, 'class-incremental': 90.8 },
     'dgr+distill': { 'task-incremental': 99.6, 'domain-incremental': 96.8, 'class-incremental': 91.8 },
   },
   'permuted-mnist': {
     ewc: { 'class-incremental': 25 },
     'online-ewc': { 'class-incremental': 34 },
+    si: { 'class-incremental': 29 },
     dgr: { 'class-incremental': 92 },
     'dgr+distill': { 'class-incremental': 96 },
   },

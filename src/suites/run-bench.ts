@@ -27,7 +27,7 @@ export function pipelineOf(c: BenchCase, seed: number): PipelineConfig {
     scenario: c.scenario,
     source: { type: c.dataset, tasks: protocol.tasks, samplesPerTask: protocol.samplesPerTask },
     model: { hiddenLayers: [...protocol.hiddenLayers], outputUnits: 0 },
-    strategy: { name: c.implementationStrategy, module: '', params: c.params },
+    strategy: { name: c.implementationStrategy, module: c.module ?? '', params: c.params },
     training: {
       batchSize: protocol.batchSize,
       optimizer: protocol.optimizer,

@@ -10,6 +10,7 @@ import { benchSuite, BENCH_STRATEGIES, PUBLISHED_ACCURACY, SUITE_NAMES } from '.
 import { accuracyTable, comparisonTable, replaceMarkedSection, seedFigureTable } from '../../src/suites/tables';
 import { benchCommand, parseBenchArgs, readBenchReport } from '../../src/cli/bench-command';
 import { ConfigError, DataFormatError } from '../../src/core/errors';
+import { loadStrategyModule } from '../../src/strategies/registry';
 
 const context = { reject: () => undefined, log: () => undefined };
 
@@ -220,6 +221,32 @@ describe('bench: command line', () => {
     assert.ok(capped.length > 0 && capped.every((c) => c.protocol.testSamplesPerTask === 500 && c.protocol.iterationsPerTask === 20));
     assert.equal(parseBenchArgs(['--compare', 'dir']).mode, 'compare');
     assert.deepEqual(parseBenchArgs(['--render', 'a.json,b.json']).inputs, ['a.json', 'b.json']);
+  });
+
+  it('--module runs a user strategy as one more row, with --params for every scenario or per scenario', () => {
+    const file = path.resolve(__dirname, '../../../test/fixtures/user-strategies/anchored-mlp.js');
+    const perScenario = parseBenchArgs(['--suite', 'three-scenarios-split-mnist', '--module', file, '--params', '{"task": {"pull": 1}, "class-incremental": {"pull": 3}}']);
+    assert.equal(perScenario.module?.path, file);
+    assert.deepEqual(perScenario.module?.params('task-incremental'), { pull: 1 });
+    assert.deepEqual(perScenario.module?.params('domain-incremental'), {}, 'a scenario left out takes the defaults');
+    assert.deepEqual(perScenario.module?.params('class-incremental'), { pull: 3 });
+    const everywhere = parseBenchArgs(['--suite', 'online', '--module', file, '--params', '{"pull": 2}']);
+    assert.deepEqual(everywhere.module?.params('domain-incremental'), { pull: 2 });
+    const refused = (argv: string[], key: string) =>
+      assert.throws(() => parseBenchArgs(argv), (e: unknown) => e instanceof ConfigError && e.key === key, argv.join(' '));
+    refused(['--suite', 'online', '--params', '{}'], '--params');
+    refused(['--suite', 'online', '--module', file, '--params', '[1]'], '--params');
+    refused(['--suite', 'online', '--module', file, '--params', '{"task": 3}'], '--params');
+    refused(['--suite', 'online', '--module', file, '--params', 'pull=1'], '--params');
+    refused(['--render', 'a.json', '--module', file], '--module');
+
+    const descriptor = loadStrategyModule(file);
+    const suite = benchSuite('three-scenarios-split-mnist', { strategies: ['ewc', descriptor.name], module: { path: file, descriptor, params: perScenario.module!.params } });
+    const rows = suite.cases.filter((c) => c.strategy === descriptor.name);
+    assert.deepEqual(rows.map((c) => c.scenario), ['task-incremental', 'domain-incremental', 'class-incremental'], 'one case per scenario, beside the built-ins');
+    assert.deepEqual(rows.map((c) => c.params), [{ pull: 1 }, {}, { pull: 3 }]);
+    assert.ok(rows.every((c) => c.protocol === suite.cases.find((b) => b.strategy === 'ewc' && b.scenario === c.scenario)?.protocol), 'the same protocol as the built-ins');
+    assert.deepEqual(pipelineOf(rows[0]!, 1).strategy, { name: descriptor.name, module: file, params: { pull: 1 } });
   });
 
   it('--render merges reports: a run done twice counts once (the one with more iterations); another suite is refused', async () => {
