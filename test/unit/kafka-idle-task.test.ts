@@ -33,8 +33,11 @@ describe('the idle end of a Kafka task (without a broker)', () => {
     assert.equal(await fired(150), undefined, 'not idle while busy');
     busy = false;
     const quiet = await fired(2000);
+    // Quiet time counts from the last check that saw the queue busy (checks run every IDLE_MS), so
+    // the end comes between 150 ms and 150 + IDLE_MS after the start: only the lower bound holds
+    // on a loaded machine, whose timers run late.
     assert.ok(quiet !== undefined && quiet >= IDLE_MS);
-    assert.ok(Date.now() - started >= 150 + IDLE_MS - 5);
+    assert.ok(Date.now() - started >= 150);
   });
 
   it('is postponed by touch() and silenced by stop(); 0 means never', async () => {
