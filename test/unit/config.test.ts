@@ -334,7 +334,7 @@ describe('config', () => {
       const defaults = loadDaemonConfig(undefined, {}, {});
       assert.deepEqual(defaults, {
         backend: 'auto',
-        metrics: { enabled: true, host: '127.0.0.1', port: 9464 },
+        metrics: { enabled: true, host: '127.0.0.1', port: 9464, maxTasks: 100 },
         log: { level: 'info', format: 'text' },
       });
       assert.deepEqual(loadDaemonConfig(path.join(REPO, 'config', 'default.json'), {}, {}), defaults);
