@@ -259,7 +259,13 @@ export class KafkaSource implements Source {
     if (item.kind === 'marker') return item.control;
     const { topic, partition, message } = item;
     const isRequest = topic === this.requestTopic;
-    const decoded = decodeMessage(message, { topic, inputSize: this.inputSize, maxBytes: this.options.maxMessageBytes ?? KAFKA_SOURCE_DEFAULTS.maxMessageBytes });
+    const decoded = decodeMessage(message, {
+      topic,
+      inputSize: this.inputSize,
+      maxBytes: this.options.maxMessageBytes ?? KAFKA_SOURCE_DEFAULTS.maxMessageBytes,
+      ...(this.options.maxAbsFeature !== undefined ? { maxAbsFeature: this.options.maxAbsFeature } : {}),
+      ...(this.options.taskFrom !== undefined ? { taskFrom: this.options.taskFrom } : {}),
+    });
     switch (decoded.kind) {
       case 'sample': {
         if (isRequest && decoded.sample.y !== undefined) {
