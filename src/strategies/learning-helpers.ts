@@ -103,14 +103,16 @@ export function checkStateHeader(state: StrategyState, name: string, format: num
 
 /**
  * Index of the candidate with the highest score (the first on ties), -1 for none: which head or
- * column answers a task-agnostic prediction.
+ * column answers a task-agnostic prediction. A NaN score (an input that overflows the network)
+ * never wins, but some candidate always does.
  */
 export function argmaxBy<T>(candidates: readonly T[], score: (candidate: T, index: number) => number): number {
   let best = -1;
   let bestScore = -Infinity;
   candidates.forEach((c, i) => {
-    const v = score(c, i);
-    if (v > bestScore) {
+    const raw = score(c, i);
+    const v = Number.isNaN(raw) ? -Infinity : raw;
+    if (best === -1 || v > bestScore) {
       bestScore = v;
       best = i;
     }

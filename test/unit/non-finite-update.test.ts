@@ -115,6 +115,8 @@ describe('strategies report a refused batch as rejected, non-finite-update, and 
         assert.equal(after.rejected, undefined);
         assert.ok(Number.isFinite(after.loss) && after.loss > 0);
         assert.notDeepEqual(stateBytes(await strategy.exportState()), before, 'a clean batch still trains');
+        // Inputs that overflow the network (a raised maxAbsFeature lets them through) are answered, not a crash.
+        for (const given of [task, undefined]) assert.equal((await strategy.predict(given, poison(3, 6))).length, 3);
       } finally {
         strategy.dispose();
       }
