@@ -272,7 +272,7 @@ describe('config', () => {
       assert.ok(chosen.source.type === 'kafka' && chosen.source.taskFrom === 'header' && chosen.source.maxAbsFeature === 255);
       raw.source = { type: 'kafka', topicPattern: 'a', taskFrom: 'headers', maxAbsFeature: 0 };
       const bad = writeJson(raw);
-      assertRejected(() => loadPipelineConfig(bad), bad, ['source.taskFrom', 'source.maxAbsFeature']);
+      assertRejected(() => loadPipelineConfig(bad), bad, ['source.maxAbsFeature', 'source.taskFrom']);
     });
 
     it('spreads rotated-MNIST angles when none are given and checks given ones', () => {
