@@ -24,6 +24,7 @@ export type {
   StrategyOptions,
   StrategyState,
   TensorSnapshot,
+  TrainRejection,
   TrainResult,
 } from './strategies/strategy';
 

@@ -96,7 +96,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   }
   const backend = await selectBackend(daemon.backend, (m) => log.info(m));
 
-  const metrics = new PerRunMetrics({ labelByStrategy: strategies.length > 1 });
+  const metrics = new PerRunMetrics({ labelByStrategy: strategies.length > 1, maxTasks: daemon.metrics.maxTasks });
   let server: MetricsServer | undefined;
   let currentTask: string | undefined;
   if (daemon.metrics.enabled) {

@@ -4,6 +4,7 @@
  * environment variables < overrides (command-line flags).
  */
 import type convict from 'convict';
+import { DEFAULT_MAX_TASKS } from '../metrics/prometheus';
 import { configErrorFor } from './config-issue';
 import { formats } from './formats';
 import { readJsonObject } from './read-json-object';
@@ -24,6 +25,8 @@ export interface MetricsConfig {
   readonly host: string;
   /** 0 asks the system for a free port (tests). */
   readonly port: number;
+  /** Tasks with series of their own per metric: the newest; older ones' counts go to task="_other". */
+  readonly maxTasks: number;
 }
 
 export interface LogConfig {
@@ -68,6 +71,12 @@ const DAEMON_SCHEMA: convict.Schema<DaemonConfig> = {
       format: formats.integer({ min: 0, max: 65535, expects: 'a port number from 0 to 65535' }),
       default: 9464,
       env: 'LIFELONG_METRICS_PORT',
+    },
+    maxTasks: {
+      doc: 'Tasks exported per metric, the newest first seen; an older task\'s gauges are removed and its counts move to task="_other".',
+      format: formats.integer({ min: 1 }),
+      default: DEFAULT_MAX_TASKS,
+      env: 'LIFELONG_METRICS_MAX_TASKS',
     },
   },
   log: {

@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type convict from 'convict';
+import { DEFAULT_MAX_ABS_FEATURE, TASK_FROM, type TaskFrom } from '../core/sample-limits';
 import { SCENARIOS, type Scenario } from '../core/types';
 import { builtinStrategies } from '../strategies/registry';
 import { configErrorFor, type ConfigIssue } from './config-issue';
@@ -68,6 +69,10 @@ export interface KafkaSourceConfig {
   /** Features per message (the model's input size). */
   readonly inputSize: number;
   readonly maxMessageBytes: number;
+  /** Features beyond ±this are dead-lettered (feature-out-of-range). */
+  readonly maxAbsFeature: number;
+  /** 'topic': the topic is the task, a lifelong-task header naming another is dead-lettered; 'header': the header may name the task. */
+  readonly taskFrom: TaskFrom;
   readonly deadLetterTopic: string;
   readonly predictionsTopic: string;
   /** Topic of task-agnostic prediction requests; '' for none. */
@@ -132,6 +137,8 @@ const SOURCE_SECTIONS: { readonly [T in SourceType]: SourceSection<T> } = {
       topicDiscoveryMs: { doc: 'Polling interval for new topics, ms.', format: formats.integer({ min: 100 }), default: 5000 },
       inputSize: { doc: 'Features per message.', format: formats.integer({ min: 1 }), default: 784 },
       maxMessageBytes: { doc: 'Larger messages are dead-lettered.', format: formats.integer({ min: 16 }), default: 1048576 },
+      maxAbsFeature: { doc: 'Messages with a feature beyond ±this are dead-lettered (feature-out-of-range); the default keeps float32 products and squares finite.', format: formats.number({ above: 0, max: 3.4e38 }), default: DEFAULT_MAX_ABS_FEATURE },
+      taskFrom: { doc: "'topic': each topic is a task, and a lifelong-task header naming another is dead-lettered (task-not-allowed); 'header': the header may name any task.", format: formats.oneOf(TASK_FROM), default: 'topic' },
       deadLetterTopic: { doc: 'Where rejected messages go, with the reason in a header.', format: formats.string({ pattern: TOPIC_NAME, expects: 'a Kafka topic name' }), default: 'lifelong.dead-letter' },
       predictionsTopic: { doc: "Where predictions go; '{topic}' is the input topic.", format: formats.string({ pattern: TOPIC_NAME, expects: "a Kafka topic name, '{topic}' allowed" }), default: '{topic}.predictions' },
       requestTopic: { doc: "Topic of task-agnostic prediction requests; '' for none.", format: formats.string({ pattern: /^[a-zA-Z0-9._-]*$/, expects: "a Kafka topic name or ''" }), default: '' },

@@ -39,6 +39,8 @@ export function createSource(config: SourceConfig, scenario: Scenario, seed: num
         topicDiscoveryMs: config.topicDiscoveryMs,
         inputSize: config.inputSize,
         maxMessageBytes: config.maxMessageBytes,
+        maxAbsFeature: config.maxAbsFeature,
+        taskFrom: config.taskFrom,
         deadLetterTopic: config.deadLetterTopic,
         predictionsTopic: config.predictionsTopic,
         requestTopic: config.requestTopic,

@@ -3,7 +3,7 @@ import { isTaskControl, type Sample, type SourceItem, type TaskName } from '../c
 import { applyStrategy } from '../operators/apply-strategy';
 import { Demand } from '../operators/demand';
 import { detectTaskBoundaries } from '../operators/detect-task-boundaries';
-import type { EngineEvent } from '../operators/events';
+import type { EngineEvent, SampleRejection } from '../operators/events';
 import { microBatch } from '../operators/micro-batch';
 import { ProbeStore } from '../operators/probe-store';
 import { pullSource } from '../operators/pull-source';
@@ -31,6 +31,8 @@ export interface EngineOptions {
   readonly weightsEverySteps?: number;
   /** Samples the source rejected (already dead-lettered by it). */
   readonly onReject?: (task: TaskName | undefined, reason: string, detail: string) => void;
+  /** Samples the strategy refused to learn (the step's sink dead-letters them, where it can). */
+  readonly onRejected?: (sample: Sample, rejection: SampleRejection) => void;
   readonly log?: (message: string) => void;
   /**
    * Graceful shutdown: stop reading the source, finish the samples in hand (the partial batch
@@ -70,7 +72,7 @@ export function runEngine(options: EngineOptions): Observable<EngineEvent> {
         weightsEverySteps: options.weightsEverySteps ?? 20,
         ...(options.taskGivenAtTest !== undefined ? { taskGivenAtTest: options.taskGivenAtTest } : {}),
         ...(options.sink ? { sink: options.sink } : {}),
-        onRejected: (sample, reason) => options.log?.(`sample ${sample.id ?? ''} of task ${sample.task} rejected: ${reason}`),
+        ...(options.onRejected ? { onRejected: options.onRejected } : {}),
         ...(source.acknowledge ? { acknowledge: (s: readonly Sample[]) => source.acknowledge!(s) } : {}),
       }),
     );

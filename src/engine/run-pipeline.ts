@@ -1,6 +1,7 @@
 import { lastValueFrom, tap } from 'rxjs';
 import type { PipelineConfig } from '../config/pipeline-config';
 import { silentLogger, type Logger } from '../core/log';
+import { RateLimitedWarnings } from '../core/rate-limited-log';
 import type { LifelongMetrics } from '../metrics/prometheus';
 import type { EngineEvent } from '../operators/events';
 import { createSource, type CreatedSource } from './create-source';
@@ -89,6 +90,8 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
   metrics?.setParameters(strategy.parameterCount());
   const expected = (task: string) => source.expectedSamples?.(task);
   const started = performance.now();
+  // Source rejections and strategy refusals alike: every reason logged, none flooding the log.
+  const warnings = new RateLimitedWarnings(log);
   log.info(`learning ${source.description} with ${name}`, { pipeline: pipeline.name, scenario: pipeline.scenario, parameters: strategy.parameterCount() });
   try {
     const events = runEngine({
@@ -106,7 +109,12 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
       onReject: (task, reason, detail) => {
         recorder.reject(task);
         metrics?.countSamples(task, 'rejected');
-        log.warn(`rejected a message: ${detail}`, { task: task ?? '', reason });
+        metrics?.countRejection(reason);
+        warnings.warn(reason, `rejected a message: ${detail}`, { task: task ?? '' });
+      },
+      onRejected: (sample, { reason, detail }) => {
+        metrics?.countRejection(reason);
+        warnings.warn(reason, `the strategy refused sample ${sample.id ?? '(no id)'}: ${detail}`, { task: sample.task });
       },
     }).pipe(
       recordRun(recorder),
@@ -119,6 +127,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
       log.info(`checkpoint written to ${options.checkpoint}`);
     }
   } finally {
+    warnings.flush();
     strategy.dispose();
     // The sink flushes first, then the source commits and disconnects; a failure here (a
     // shutdown past its deadline) fails the run, so the daemon exits non-zero.

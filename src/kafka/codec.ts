@@ -10,8 +10,12 @@
  * - `f32le`: the value is the features as float32 little-endian, 4 bytes each; the label and id are
  *   the UTF-8 `lifelong-label` and `lifelong-id` headers.
  *
- * The task is the topic, unless a `lifelong-task` header names it. A message with the header
+ * The task is the topic. With `taskFrom: 'header'` a `lifelong-task` header may name another task;
+ * with `taskFrom: 'topic'` (the default) a header naming another task than the topic is rejected
+ * (task-not-allowed): producers cannot open tasks. A message with the header
  * `lifelong-control: end-of-task` and an empty (or null) value ends its task.
+ *
+ * Features must be finite float32 values within ±maxAbsFeature (feature-out-of-range beyond).
  *
  * Labels are kept as their string form (core/types Label): a JSON string as is, a JSON integer as
  * its decimal digits (3 -> "3", so "3" and 3 are the same class). Rejected: floats (3.5 has no
@@ -23,6 +27,7 @@
  * Header names are case-sensitive, like Kafka's. A lifelong-* header that appears more than once is
  * rejected (which occurrence was meant is unknowable).
  */
+import { DEFAULT_MAX_ABS_FEATURE, type TaskFrom } from '../core/sample-limits';
 import type { Label, TaskName } from '../core/types';
 
 export const HEADER_TASK = 'lifelong-task';
@@ -56,7 +61,9 @@ export type InvalidReason =
   | 'bad-binary-length'
   | 'bad-control'
   | 'bad-format'
-  | 'bad-task';
+  | 'bad-task'
+  | 'feature-out-of-range'
+  | 'task-not-allowed';
 
 export const INVALID_REASONS: readonly InvalidReason[] = [
   'oversize',
@@ -71,7 +78,12 @@ export const INVALID_REASONS: readonly InvalidReason[] = [
   'bad-control',
   'bad-format',
   'bad-task',
+  'feature-out-of-range',
+  'task-not-allowed',
 ];
+
+// The bound's default and the task policy are plain data, shared with the pipeline config.
+export { DEFAULT_MAX_ABS_FEATURE, TASK_FROM, type TaskFrom } from '../core/sample-limits';
 
 export type HeaderValue = Buffer | string | (Buffer | string)[] | undefined;
 export type MessageHeaders = Record<string, HeaderValue>;
@@ -90,6 +102,10 @@ export interface DecodeOptions {
   readonly inputSize: number;
   /** Largest accepted record, key + value + header names and values, in bytes. */
   readonly maxBytes: number;
+  /** Largest accepted |feature|. Default DEFAULT_MAX_ABS_FEATURE. */
+  readonly maxAbsFeature?: number;
+  /** Whether a lifelong-task header may name the task. Default 'topic': it may not. */
+  readonly taskFrom?: TaskFrom;
 }
 
 /** A decoded sample: core/types Sample without the source's `ref`. */
@@ -103,7 +119,7 @@ export interface DecodedSample {
 export type DecodeResult =
   | { readonly kind: 'sample'; readonly sample: DecodedSample }
   | { readonly kind: 'control'; readonly task: TaskName }
-  /** `task` is undefined only when the lifelong-task header itself is bad. */
+  /** `task` is undefined only when the lifelong-task header itself is bad and may name the task (taskFrom 'header'). */
   | { readonly kind: 'invalid'; readonly task: TaskName | undefined; readonly reason: InvalidReason; readonly detail: string };
 
 /** A message to produce; the caller adds the key (the producer tool uses the sample id). */
@@ -184,11 +200,14 @@ function describe(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-function taskOf(message: KafkaMessageLike, topic: string): TaskName {
+function taskOf(message: KafkaMessageLike, topic: string, taskFrom: TaskFrom): TaskName {
   const named = headerText(message.headers, HEADER_TASK, 'bad-task');
   if (named === undefined) return topic;
   if (!isKafkaTopicName(named)) {
     reject('bad-task', `header ${HEADER_TASK} must be a Kafka topic-like name (1 to 249 of a-z A-Z 0-9 . _ -), got ${describe(named)}`);
+  }
+  if (taskFrom === 'topic' && named !== topic) {
+    reject('task-not-allowed', `header ${HEADER_TASK} names task ${JSON.stringify(named)}, but tasks come from topics here (source.taskFrom is "topic"): send it to a topic of that task`);
   }
   return named;
 }
@@ -213,19 +232,26 @@ function featureCount(got: number, inputSize: number): void {
   if (got !== inputSize) reject('wrong-feature-count', `expected ${inputSize} features, got ${got}`);
 }
 
-/** Copies into float32 and checks finiteness there: 1e39 is a finite double but float32 Infinity. */
-function jsonFeatures(values: readonly unknown[]): Float32Array {
+/** A float32 feature that is finite and within the bound. */
+function checkFeature(x: Float32Array, i: number, written: unknown, maxAbs: number): void {
+  const v = x[i] as number;
+  if (!Number.isFinite(v)) reject('non-finite', `x[${i}] is ${written}, not a finite float32`);
+  if (Math.abs(v) > maxAbs) reject('feature-out-of-range', `x[${i}] is ${written}, beyond the bound of ±${maxAbs} (source.maxAbsFeature)`);
+}
+
+/** Copies into float32 and checks there: 1e39 is a finite double but float32 Infinity. */
+function jsonFeatures(values: readonly unknown[], maxAbs: number): Float32Array {
   const x = new Float32Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (typeof v !== 'number') reject('non-finite', `x[${i}] is ${describe(v)}, not a finite number`);
     x[i] = v as number;
-    if (!Number.isFinite(x[i])) reject('non-finite', `x[${i}] is ${v}, not a finite float32`);
+    checkFeature(x, i, v, maxAbs);
   }
   return x;
 }
 
-function decodeJson(message: KafkaMessageLike, value: Buffer, task: TaskName, inputSize: number): DecodedSample {
+function decodeJson(message: KafkaMessageLike, value: Buffer, task: TaskName, inputSize: number, maxAbs: number): DecodedSample {
   if (headerText(message.headers, HEADER_LABEL, 'bad-label') !== undefined) {
     reject('bad-label', `a json message carries its label in y, not in the ${HEADER_LABEL} header`);
   }
@@ -252,20 +278,20 @@ function decodeJson(message: KafkaMessageLike, value: Buffer, task: TaskName, in
   if (!Array.isArray(fields.x)) reject('missing-features', `"x" must be an array of numbers, got ${describe(fields.x)}`);
   const values = fields.x as unknown[];
   featureCount(values.length, inputSize);
-  const x = jsonFeatures(values);
+  const x = jsonFeatures(values, maxAbs);
   const y = fields.y === undefined ? undefined : labelOf(fields.y);
   const id = fields.id === undefined ? undefined : idOf(fields.id);
   return { task, x, ...(y !== undefined ? { y } : {}), ...(id !== undefined ? { id } : {}) };
 }
 
-function decodeBinary(message: KafkaMessageLike, value: Buffer, task: TaskName, inputSize: number): DecodedSample {
+function decodeBinary(message: KafkaMessageLike, value: Buffer, task: TaskName, inputSize: number, maxAbs: number): DecodedSample {
   if (value.length % 4 !== 0) reject('bad-binary-length', `an f32le value is a multiple of 4 bytes, got ${value.length} bytes`);
   featureCount(value.length / 4, inputSize);
   const view = new DataView(value.buffer, value.byteOffset, value.length);
   const x = new Float32Array(inputSize);
   for (let i = 0; i < inputSize; i++) {
     x[i] = view.getFloat32(4 * i, true);
-    if (!Number.isFinite(x[i])) reject('non-finite', `x[${i}] is ${x[i]}, not a finite float32`);
+    checkFeature(x, i, x[i], maxAbs);
   }
   const y = headerText(message.headers, HEADER_LABEL, 'bad-label');
   if (y === '') reject('bad-label', `header ${HEADER_LABEL} is empty; omit it for a prediction request`);
@@ -280,18 +306,21 @@ function decodeBinary(message: KafkaMessageLike, value: Buffer, task: TaskName, 
  * task header, control header, format header, then the body.
  */
 export function decodeMessage(message: KafkaMessageLike, options: DecodeOptions): DecodeResult {
-  let task: TaskName | undefined;
+  const taskFrom = options.taskFrom ?? 'topic';
+  const maxAbs = options.maxAbsFeature ?? DEFAULT_MAX_ABS_FEATURE;
+  // With tasks from topics the task is known whatever the headers say.
+  let task: TaskName | undefined = taskFrom === 'topic' ? options.topic : undefined;
   try {
     const bytes = recordBytes(message);
     if (bytes > options.maxBytes) {
       try {
-        task = taskOf(message, options.topic);
+        task = taskOf(message, options.topic, taskFrom);
       } catch {
         // The size is the reason given; a bad task header leaves the task unknown.
       }
       reject('oversize', `the message is ${bytes} bytes (key, value and headers), more than the limit of ${options.maxBytes}`);
     }
-    task = taskOf(message, options.topic);
+    task = taskOf(message, options.topic, taskFrom);
     const value = message.value ?? Buffer.alloc(0);
 
     const control = headerText(message.headers, HEADER_CONTROL, 'bad-control');
@@ -310,7 +339,7 @@ export function decodeMessage(message: KafkaMessageLike, options: DecodeOptions)
     if (value.length === 0) {
       reject('missing-features', `the value is empty and there is no ${HEADER_CONTROL} header`);
     }
-    const sample = format === 'json' ? decodeJson(message, value, task, options.inputSize) : decodeBinary(message, value, task, options.inputSize);
+    const sample = format === 'json' ? decodeJson(message, value, task, options.inputSize, maxAbs) : decodeBinary(message, value, task, options.inputSize, maxAbs);
     return { kind: 'sample', sample };
   } catch (error) {
     if (error instanceof Rejection) return { kind: 'invalid', task, reason: error.reason, detail: error.detail };

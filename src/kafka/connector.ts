@@ -23,6 +23,8 @@ export function createKafkaConnector(options: KafkaSourceOptions): KafkaConnecto
       predictionsTopic: options.predictionsTopic ?? KAFKA_SOURCE_DEFAULTS.predictionsTopic,
       ...(options.requestTopic ? { requestTopic: options.requestTopic } : {}),
       ...(options.requestPredictionsTopic ? { requestPredictionsTopic: options.requestPredictionsTopic } : {}),
+      deadLetterTopic: options.deadLetterTopic ?? KAFKA_SOURCE_DEFAULTS.deadLetterTopic,
+      recordOf: (ref) => source.recordOf(ref),
     },
     connection,
   );

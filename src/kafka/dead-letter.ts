@@ -1,5 +1,6 @@
 import type { KafkaMessage } from 'kafkajs';
 import { LifelongError } from '../core/errors';
+import type { SampleRejection } from '../operators/events';
 import { deadLetterHeaders, type InvalidReason, type MessageSource } from './codec';
 import type { KafkaConnection } from './connection';
 import { hasErrorType } from './error-causes';
@@ -13,16 +14,17 @@ export class DeadLetters {
   constructor(
     readonly topic: string,
     private readonly connection: KafkaConnection,
-    /** True once the source is closing: a failed produce is not retried then. */
+    /** True once its owner (the source, the sink) is closing: a failed produce is not retried then. */
     private readonly stopped: () => boolean,
     private readonly policy: RetryPolicy = OUTLAST_BROKER_RESTART,
   ) {}
 
   /**
-   * Produces the dead letter; transient failures (a broker restarting) are retried. Rejects with
+   * Produces the dead letter: `reason` is one of the source's (DeadLetterReason) or the code of a
+   * strategy's refusal (label-capacity, non-finite-update...). Transient failures (a broker restarting) are retried. Rejects with
    * a LifelongError once it gave up: a record not dead-lettered is not done.
    */
-  async send(message: KafkaMessage, reason: DeadLetterReason, detail: string, source: MessageSource): Promise<void> {
+  async send(message: KafkaMessage, reason: DeadLetterReason | SampleRejection['reason'], detail: string, source: MessageSource): Promise<void> {
     const letter = (value: Buffer | null, why: string) => ({
       key: message.key,
       value,

@@ -1,8 +1,12 @@
+import type { KafkaMessage } from 'kafkajs';
 import { TASK_AGNOSTIC, type Label, type TaskName } from '../core/types';
-import type { StepOutcome } from '../operators/events';
+import type { SampleEvent, StepOutcome } from '../operators/events';
 import type { StepSink } from '../operators/step-sink';
+import { encodeJson } from './codec';
 import { KafkaConnection, type KafkaClientOptions } from './connection';
-import { isKafkaMessageRef } from './message-ref';
+import { DeadLetters } from './dead-letter';
+import { isKafkaMessageRef, type KafkaMessageRef } from './message-ref';
+import { KAFKA_SOURCE_DEFAULTS } from './source-options';
 
 export interface KafkaPredictionSinkOptions {
   /** Where predictions go; '{topic}' is the input topic. */
@@ -11,6 +15,10 @@ export interface KafkaPredictionSinkOptions {
   readonly requestTopic?: string;
   /** Where the request topic's predictions go; default the template applied to the request topic. */
   readonly requestPredictionsTopic?: string;
+  /** Where samples the strategy refused go. Default 'lifelong.dead-letter'. */
+  readonly deadLetterTopic?: string;
+  /** The record a sample was read from (KafkaSource.recordOf), copied to the dead letter as it came. */
+  readonly recordOf?: (ref: KafkaMessageRef) => KafkaMessage | undefined;
 }
 
 /** The value of a prediction message (JSON). */
@@ -39,15 +47,17 @@ export function predictionsTopicFor(sourceTopic: string, options: KafkaPredictio
 
 /**
  * Publishes the predictions of every sample planned 'predicted' that came from Kafka: one message
- * per sample, keyed like its input, one producer.sendBatch per step. The engine awaits publish()
- * before acknowledging the step's samples, so an offset is committed only once its prediction is
- * out.
+ * per sample, keyed like its input, one producer.sendBatch per step; and dead-letters every sample
+ * the strategy refused (the step's rejections: label-capacity, non-finite-update...), with its
+ * reason. The engine awaits publish() before acknowledging the step's samples, so an offset is
+ * committed only once its prediction or dead letter is out.
  */
 export class KafkaPredictionSink implements StepSink {
   private readonly options: KafkaPredictionSinkOptions;
   private readonly connection: KafkaConnection;
   private readonly ownsConnection: boolean;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly deadLetters: DeadLetters;
   private closed: Promise<void> | undefined;
 
   /**
@@ -59,6 +69,7 @@ export class KafkaPredictionSink implements StepSink {
     this.ownsConnection = !(connection instanceof KafkaConnection);
     this.connection = connection instanceof KafkaConnection ? connection : new KafkaConnection(connection);
     this.connection.onFlush(() => this.flush());
+    this.deadLetters = new DeadLetters(options.deadLetterTopic ?? KAFKA_SOURCE_DEFAULTS.deadLetterTopic, this.connection, () => this.closed !== undefined);
   }
 
   async publish(outcome: StepOutcome): Promise<void> {
@@ -88,18 +99,34 @@ export class KafkaPredictionSink implements StepSink {
       if (messages === undefined) byTopic.set(topic, (messages = []));
       messages.push({ key: ref.key, value: JSON.stringify(value) });
     });
-    if (byTopic.size === 0) return;
-    const send = (async () => {
+    const refused = this.refusedLetters(outcome);
+    if (byTopic.size === 0 && refused.length === 0) return;
+    const predictions = async () => {
+      if (byTopic.size === 0) return;
       await Promise.all([...byTopic.keys()].map((topic) => this.connection.ensureTopic(topic)));
       const producer = await this.connection.producer();
       await producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
-    })();
+    };
+    const send = Promise.all([predictions(), ...refused.map((letter) => letter())]);
     this.inFlight.add(send);
     try {
       await send;
     } finally {
       this.inFlight.delete(send);
     }
+  }
+
+  /** A dead letter to send for each Kafka sample of the step the strategy refused. */
+  private refusedLetters(outcome: StepOutcome): (() => Promise<void>)[] {
+    const letters: (() => Promise<void>)[] = [];
+    outcome.rejections?.forEach((rejection, i) => {
+      const event = outcome.samples[i];
+      const ref = event?.sample.ref;
+      if (rejection === undefined || !isKafkaMessageRef(ref)) return;
+      const message = this.options.recordOf?.(ref) ?? recordFrom(event as SampleEvent, ref);
+      letters.push(() => this.deadLetters.send(message, rejection.reason, rejection.detail, ref));
+    });
+    return letters;
   }
 
   /** Resolves once every publish begun so far has settled. */
@@ -115,4 +142,10 @@ export class KafkaPredictionSink implements StepSink {
     })();
     return this.closed;
   }
+}
+
+/** A record rebuilt from a sample, where its original is not at hand (a sink used without its source). */
+function recordFrom({ sample }: SampleEvent, ref: KafkaMessageRef): KafkaMessage {
+  const { value, headers } = encodeJson(sample);
+  return { key: ref.key, value, headers, offset: ref.offset, timestamp: String(Date.now()), attributes: 0 } as KafkaMessage;
 }

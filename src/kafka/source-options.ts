@@ -1,3 +1,4 @@
+import type { TaskFrom } from '../core/sample-limits';
 import type { KafkaClientOptions } from './connection';
 
 export interface KafkaSourceOptions extends KafkaClientOptions {
@@ -10,6 +11,10 @@ export interface KafkaSourceOptions extends KafkaClientOptions {
   readonly inputSize: number;
   /** Larger records are dead-lettered. Default 1 MiB. */
   readonly maxMessageBytes?: number;
+  /** Records with a feature beyond ±this are dead-lettered. Default DEFAULT_MAX_ABS_FEATURE (1e6). */
+  readonly maxAbsFeature?: number;
+  /** Whether a lifelong-task header may name the task ('header') or the topic alone does ('topic', the default). */
+  readonly taskFrom?: TaskFrom;
   /** Default 'lifelong.dead-letter'. */
   readonly deadLetterTopic?: string;
   /** Where predictions go; '{topic}' is the input topic. Default '{topic}.predictions'. */

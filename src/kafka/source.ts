@@ -25,7 +25,7 @@
  * re-applied on every GROUP_JOIN; subscribe() throws while running, so a new topic means stop,
  * subscribe, run again.
  */
-import type { Admin, Consumer, EachBatchPayload } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { ConfigError, LifelongError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import { endOfTask, TASK_AGNOSTIC, type Sample, type SourceItem, type TaskName } from '../core/types';
@@ -81,8 +81,8 @@ export class KafkaSource implements Source {
   private backpressured = false;
   /** Re-subscribing: yielded samples are being acknowledged; nothing new is yielded meanwhile. */
   private draining = false;
-  /** Refs of samples yielded and not yet acknowledged. */
-  private readonly issued = new WeakSet<object>();
+  /** Refs of samples yielded and not yet acknowledged, with the record each was read from. */
+  private readonly issued = new WeakMap<object, KafkaMessage>();
   private unacked = 0;
 
   /**
@@ -179,6 +179,11 @@ export class KafkaSource implements Source {
     };
   }
 
+  /** The record a sample was read from, while the sample is not yet acknowledged (the sink dead-letters refused samples with it). */
+  recordOf(ref: KafkaMessageRef): KafkaMessage | undefined {
+    return this.issued.get(ref);
+  }
+
   async acknowledge(samples: readonly Sample[]): Promise<void> {
     let any = false;
     for (const sample of samples) {
@@ -259,7 +264,13 @@ export class KafkaSource implements Source {
     if (item.kind === 'marker') return item.control;
     const { topic, partition, message } = item;
     const isRequest = topic === this.requestTopic;
-    const decoded = decodeMessage(message, { topic, inputSize: this.inputSize, maxBytes: this.options.maxMessageBytes ?? KAFKA_SOURCE_DEFAULTS.maxMessageBytes });
+    const decoded = decodeMessage(message, {
+      topic,
+      inputSize: this.inputSize,
+      maxBytes: this.options.maxMessageBytes ?? KAFKA_SOURCE_DEFAULTS.maxMessageBytes,
+      ...(this.options.maxAbsFeature !== undefined ? { maxAbsFeature: this.options.maxAbsFeature } : {}),
+      ...(this.options.taskFrom !== undefined ? { taskFrom: this.options.taskFrom } : {}),
+    });
     switch (decoded.kind) {
       case 'sample': {
         if (isRequest && decoded.sample.y !== undefined) {
@@ -267,7 +278,7 @@ export class KafkaSource implements Source {
           return undefined;
         }
         const ref: KafkaMessageRef = { topic, partition, offset: message.offset, key: message.key };
-        this.issued.add(ref);
+        this.issued.set(ref, message);
         this.unacked += 1;
         if (isRequest) return { ...decoded.sample, task: TASK_AGNOSTIC, ref };
         this.topics.noteTask(topic, decoded.sample.task);

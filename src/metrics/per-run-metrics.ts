@@ -9,6 +9,8 @@ export interface PerRunMetricsOptions {
    * (`lifelong run --compare`) are published side by side. Without it there is one run.
    */
   readonly labelByStrategy: boolean;
+  /** Tasks exported per metric in each run (LifelongMetricsOptions.maxTasks). */
+  readonly maxTasks?: number;
 }
 
 /**
@@ -31,7 +33,7 @@ export class PerRunMetrics implements MetricsSource {
     if (this.options.labelByStrategy ? this.strategies.has(strategy) : this.runs.length > 0) {
       throw new InvariantError(`PerRunMetrics: a run of ${strategy} cannot share the series of an earlier run`);
     }
-    const run = new LifelongMetrics({ defaultMetrics: false, ...(this.options.labelByStrategy ? { strategy } : {}) });
+    const run = new LifelongMetrics({ defaultMetrics: false, ...(this.options.labelByStrategy ? { strategy } : {}), ...(this.options.maxTasks !== undefined ? { maxTasks: this.options.maxTasks } : {}) });
     this.runs.push(run);
     this.strategies.add(strategy);
     return run;

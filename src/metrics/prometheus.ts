@@ -4,6 +4,7 @@ import type { SampleKind, TaskName } from '../core/types';
 import type { AccuracyMatrix } from './continual';
 import type { DriftResult } from './drift';
 import type { StrategyDiagnostic } from '../strategies/strategy';
+import { ExportedTasks, OTHER_TASKS } from './exported-tasks';
 
 /** Every kind lifelong_samples_total counts (core/types.ts SampleKind). */
 export const SAMPLE_KINDS: readonly SampleKind[] = ['trained', 'evaluated', 'predicted', 'rejected', 'held-out'];
@@ -26,7 +27,12 @@ export interface LifelongMetricsOptions {
    * publish side by side instead of over each other. Absent: no strategy label.
    */
   readonly strategy?: string;
+  /** Tasks with series of their own, the newest first seen (see ExportedTasks). Default DEFAULT_MAX_TASKS. */
+  readonly maxTasks?: number;
 }
+
+/** Default cap on the tasks exported per metric (the daemon config's metrics.maxTasks). */
+export const DEFAULT_MAX_TASKS = 100;
 
 /**
  * prom-client's process metrics (lifelong_process_*, lifelong_nodejs_*) on `registry`. The GC
@@ -51,6 +57,10 @@ export class LifelongMetrics {
   readonly registry: Registry;
 
   private readonly samples: Counter<'task' | 'kind'>;
+  private readonly rejections: Counter<'reason'>;
+  private readonly tasks: ExportedTasks;
+  /** Counts of the exported tasks, moved to task="_other" when a task is pushed out. */
+  private readonly sampleCounts = new Map<TaskName, Map<SampleKind, number>>();
   private readonly taskAccuracy: Gauge<'task'>;
   private readonly accuracyMatrix: Gauge<'learned_task' | 'evaluated_task'>;
   private readonly forgetting: Gauge<'task'>;
@@ -89,6 +99,13 @@ export class LifelongMetrics {
       labelNames: ['task', 'kind'] as const,
       registers,
     });
+    this.rejections = new Counter({
+      name: 'lifelong_rejections_total',
+      help: "Samples rejected, by reason: the source's validation (bad-json, feature-out-of-range, task-not-allowed...) and the strategy's refusals (label-capacity, non-finite-update). A Kafka source dead-letters each with this reason.",
+      labelNames: ['reason'] as const,
+      registers,
+    });
+    this.tasks = new ExportedTasks(options.maxTasks ?? DEFAULT_MAX_TASKS);
     this.taskAccuracy = gauge('task_accuracy_ratio', 'Latest accuracy on the task\'s held-out probe.', ['task']);
     this.accuracyMatrix = gauge(
       'accuracy_matrix_ratio',
@@ -182,7 +199,17 @@ export class LifelongMetrics {
     if (!Number.isInteger(n) || n < 0) {
       throw new InvariantError(`LifelongMetrics: sample count must be a non-negative integer, got ${n}`);
     }
-    this.samples.inc({ task: task ?? '', kind }, n);
+    const label = this.noteTask(task ?? '');
+    this.samples.inc({ task: label, kind }, n);
+    if (label === OTHER_TASKS) return;
+    const byKind = this.sampleCounts.get(label) ?? new Map<SampleKind, number>();
+    byKind.set(kind, (byKind.get(kind) ?? 0) + n);
+    this.sampleCounts.set(label, byKind);
+  }
+
+  /** Counts n samples rejected for `reason` (a stable slug: bounded). */
+  countRejection(reason: string, n = 1): void {
+    this.rejections.inc({ reason }, n);
   }
 
   observeTrainingStep(seconds: number): void {
@@ -194,6 +221,7 @@ export class LifelongMetrics {
 
   /** Latest probe accuracy of one task (also set from the matrix's last row by setAccuracyMatrix). */
   setTaskAccuracy(task: TaskName, accuracy: number | null): void {
+    if (!this.isExported(task)) return;
     setOrRemove(this.taskAccuracy, { task }, accuracy);
   }
 
@@ -219,20 +247,21 @@ export class LifelongMetrics {
       row.forEach((_, j) => nameOf(j));
     });
 
+    const exported = (index: number) => this.isExported(nameOf(index));
     this.accuracyMatrix.reset();
     rows.forEach((row, i) =>
       row.forEach((r, j) => {
-        if (r !== null) this.accuracyMatrix.set({ learned_task: nameOf(i), evaluated_task: nameOf(j) }, r);
+        if (r !== null && exported(i) && exported(j)) this.accuracyMatrix.set({ learned_task: nameOf(i), evaluated_task: nameOf(j) }, r);
       }),
     );
     const last = rows[rows.length - 1] ?? [];
     last.forEach((r, j) => {
-      if (r !== null) this.taskAccuracy.set({ task: nameOf(j) }, r);
+      if (r !== null && exported(j)) this.taskAccuracy.set({ task: nameOf(j) }, r);
     });
 
     this.forgetting.reset();
     matrix.forgetting().forEach((f, j) => {
-      if (f !== null) this.forgetting.set({ task: nameOf(j) }, f);
+      if (f !== null && exported(j)) this.forgetting.set({ task: nameOf(j) }, f);
     });
     setOrRemove(this.averageForgetting, {}, matrix.averageForgetting());
     setOrRemove(this.averageAccuracy, {}, matrix.averageAccuracy());
@@ -242,6 +271,7 @@ export class LifelongMetrics {
 
   /** Prequential accuracy of a task: cumulative and, optionally, the fading-factor estimate. */
   setPrequential(task: TaskName, accuracy: number | null, fading?: number | null): void {
+    if (!this.isExported(task)) return;
     setOrRemove(this.prequential, { task }, accuracy);
     if (fading !== undefined) setOrRemove(this.prequentialFading, { task }, fading);
   }
@@ -254,7 +284,9 @@ export class LifelongMetrics {
     this.drift.reset();
     this.relativeDrift.reset();
     for (const entry of result) {
-      const labels = { layer: entry.layer, since_task: taskNames[entry.sinceTask] ?? String(entry.sinceTask) };
+      const name = taskNames[entry.sinceTask];
+      if (name !== undefined && !this.tasks.exported(name)) continue;
+      const labels = { layer: entry.layer, since_task: name ?? String(entry.sinceTask) };
       if (entry.l2 !== null) this.drift.set(labels, entry.l2);
       if (entry.relative !== null) this.relativeDrift.set(labels, entry.relative);
     }
@@ -266,6 +298,7 @@ export class LifelongMetrics {
 
   /** Trainable parameters when `task` ended: the growth of structural strategies over tasks. */
   setParametersAfterTask(task: TaskName, count: number): void {
+    if (!this.isExported(task)) return;
     this.parametersAfterTask.set({ task }, count);
   }
 
@@ -279,6 +312,7 @@ export class LifelongMetrics {
     const byName = new Map<string, StrategyDiagnostic[]>();
     for (const d of diagnostics) {
       if (!/^[a-z_][a-z0-9_]*$/.test(d.name)) continue; // not a valid metric name: the strategy's bug, not the daemon's
+      if (d.labels?.task !== undefined && !this.tasks.exported(d.labels.task)) continue;
       byName.set(d.name, [...(byName.get(d.name) ?? []), d]);
     }
     for (const [name, entries] of byName) {
@@ -299,6 +333,7 @@ export class LifelongMetrics {
 
   /** Marks `task` as the one being learned: its info series is 1, earlier tasks' are removed. */
   setCurrentTask(task: TaskName, index: number): void {
+    this.noteTask(task);
     this.currentTaskInfo.reset();
     this.currentTaskInfo.set({ task }, 1);
     this.currentTaskIndex.set(index);
@@ -317,11 +352,42 @@ export class LifelongMetrics {
     this.modelVersion.set(version);
   }
 
+  /**
+   * Notes a task for the cap; a task it pushes out loses its gauges, and its counts move to
+   * task="_other". Returns the label to count `task` under.
+   */
+  private noteTask(task: TaskName): TaskName {
+    const retired = this.tasks.note(task);
+    if (retired !== undefined) this.retire(retired);
+    return this.tasks.counterLabel(task);
+  }
+
+  /** Notes a task; false once newer ones pushed it out. */
+  private isExported(task: TaskName): boolean {
+    this.noteTask(task);
+    return this.tasks.exported(task);
+  }
+
+  private retire(task: TaskName): void {
+    const gauges: TaskGauge[] = [this.taskAccuracy, this.forgetting, this.prequential, this.prequentialFading, this.trainingLoss, this.currentTaskInfo, this.parametersAfterTask];
+    for (const g of gauges) g.remove({ task });
+    for (const [kind, n] of this.sampleCounts.get(task) ?? []) {
+      this.samples.remove({ task, kind });
+      this.samples.inc({ task: OTHER_TASKS, kind }, n);
+    }
+    this.sampleCounts.delete(task);
+    // The matrix, drift and the strategy's per-task gauges are rebuilt whole at their next update.
+  }
+
   /** Loss of the task's last training step; NaN is exported as is (a diverged model). */
   setLoss(task: TaskName, loss: number): void {
+    if (!this.isExported(task)) return;
     this.trainingLoss.set({ task }, loss);
   }
 }
+
+/** The per-task gauges, whose series of a task pushed out of the exported ones are removed. */
+type TaskGauge = Gauge<'task'>;
 
 function setOrRemove<L extends string>(gauge: Gauge<L>, labels: Partial<Record<L, string>>, value: number | null): void {
   if (value === null) gauge.remove(labels);

@@ -7,8 +7,18 @@
  *
  * It lives with the models, below the strategies, so that the generators (models/vae.ts,
  * models/wgan-gp.ts) take the same step as the classifiers.
+ *
+ * A step whose objective or any gradient is not finite is refused before anything changes: one
+ * NaN or Infinity applied would spread through the shared weights to every task learned so far.
+ * Deciding needs one download per step (a flag, with the loss and penalty when they are read);
+ * on the CPU and wasm backends that is a copy of a few bytes. Checking on the device instead
+ * could restore the weights and moments, but not the optimizer's step count, which tfjs keeps
+ * in JavaScript.
  */
 import * as tf from '@tensorflow/tfjs';
+
+/** Why a strategy refuses the samples of a step that was refused (TrainResult.rejected, dead letters, metrics). */
+export const NON_FINITE_UPDATE = 'non-finite-update';
 
 /** What one step minimises, built inside the step's scope (and gradient tape) from the current variables. */
 export interface StepObjective {
@@ -64,39 +74,48 @@ export interface GradientStep {
 }
 
 export interface StepResult {
-  /** The objective's loss and penalty, when the step was asked to read them. */
+  /**
+   * False when the step was refused (a non-finite objective or gradient): the variables, the
+   * optimizer (moments, beta powers, step count) and everything the hooks own are as they were;
+   * afterUpdate and observe were not called.
+   */
+  readonly applied: boolean;
+  /** The objective's loss and penalty, when the step was asked to read them and was applied. */
   readonly reading?: { readonly loss: number; readonly penalty: number };
   /** The objective's `keep` tensors; the caller disposes them. */
   readonly kept: tf.Tensor[];
 }
 
-/** Takes one optimizer step. */
+/** Takes one optimizer step, unless its objective or a gradient is not finite (see StepResult.applied). */
 export function gradientStep(step: GradientStep): StepResult {
   const { optimizer, variables, hooks, read = false } = step;
-  let outputs: { read: tf.Scalar[]; kept: tf.Tensor[] } = { read: [], kept: [] };
+  const result: { applied: boolean; reading?: { loss: number; penalty: number }; kept: tf.Tensor[] } = { applied: false, kept: [] };
   tf.tidy(() => {
     const before = hooks?.observe ? variables.map((v) => v.clone()) : undefined;
-    const { grads } = tf.variableGrads(() => {
+    let readParts: tf.Scalar[] = [];
+    const { value, grads } = tf.variableGrads(() => {
       const parts = step.objective();
       // Clones: the objective may be the loss itself, and kept tensors must outlive the tape's scope.
-      outputs = {
-        read: read ? [tf.keep(parts.loss.clone()), ...(parts.penalty ? [tf.keep(parts.penalty.clone())] : [])] : [],
-        kept: (parts.keep ?? []).map((t) => tf.keep(t.clone())),
-      };
+      readParts = read ? [tf.keep(parts.loss.clone()), tf.keep(parts.penalty ? parts.penalty.clone() : tf.scalar(0))] : [];
+      result.kept = (parts.keep ?? []).map((t) => tf.keep(t.clone()));
       return parts.objective;
     }, [...variables]);
     const computed = variables.map((v) => grads[v.name] ?? undefined);
     const gradients = hooks?.transformGradients ? hooks.transformGradients(computed) : computed;
+    // One download decides and reads: [all finite, loss, penalty].
+    const finite = [value, ...gradients.filter((g): g is tf.Tensor => g !== undefined)].map((t) => tf.all(tf.isFinite(t)));
+    const verdict = tf.concat([tf.reshape(tf.cast(tf.all(tf.stack(finite)), 'float32'), [1]), ...readParts.map((t) => tf.reshape(t, [1]))]).dataSync();
+    tf.dispose(readParts);
+    if (verdict[0] !== 1) return;
+    if (read) result.reading = { loss: verdict[1] as number, penalty: verdict[2] as number };
     // A list, not a map: tfjs keys moments by position, and an object's numeric-looking keys
     // (tfjs names variables by number) would be ordered by number, not by this list.
     optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: gradients[i] as tf.Tensor })));
     hooks?.afterUpdate?.();
     if (before && hooks?.observe) hooks.observe({ variables, gradients, updates: variables.map((v, i) => tf.sub(v, before[i] as tf.Tensor)) });
+    result.applied = true;
   });
-  if (!read) return { kept: outputs.kept };
-  const [loss, penalty] = outputs.read.map((t) => t.dataSync()[0] as number);
-  tf.dispose(outputs.read);
-  return { reading: { loss: loss as number, penalty: penalty ?? 0 }, kept: outputs.kept };
+  return result;
 }
 
 /**

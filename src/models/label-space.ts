@@ -47,6 +47,11 @@ export class LabelSpace {
     return this.order.length - 1;
   }
 
+  /** Forgets every label after the first `size`: a batch that was not learned gives back the units it took. */
+  truncate(size: number): void {
+    for (const label of this.order.splice(size)) this.units.delete(label);
+  }
+
   labelOf(unit: number): Label {
     const label = this.order[unit];
     if (label === undefined) throw new InvariantError(`unit ${unit} has no label (head has ${this.order.length})`);

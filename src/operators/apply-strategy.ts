@@ -3,7 +3,7 @@ import { TASK_AGNOSTIC, type Prediction, type Sample, type SampleKind, type Task
 import type { StepSink } from './step-sink';
 import type { Strategy } from '../strategies/strategy';
 import type { Demand } from './demand';
-import type { EngineEvent, PlannedEvent, SampleEvent, StepEvent, StepOutcome, TaskOutcome, TaskStartedOutcome } from './events';
+import { STRATEGY_REFUSED, type EngineEvent, type PlannedEvent, type SampleEvent, type SampleRejection, type StepEvent, type StepOutcome, type TaskOutcome, type TaskStartedOutcome } from './events';
 import type { ProbeStore } from './probe-store';
 
 export interface ApplyStrategyOptions {
@@ -23,8 +23,8 @@ export interface ApplyStrategyOptions {
   readonly acknowledge?: (samples: readonly Sample[]) => Promise<void>;
   /** Attach layer weights to every n-th step outcome, for live drift (0 = never). */
   readonly weightsEverySteps?: number;
-  /** A sample the strategy refused to learn (for the log; the outcome's plan marks it 'rejected'). */
-  readonly onRejected?: (sample: Sample, reason: string) => void;
+  /** A sample the strategy refused to learn (for the log; the outcome's plan marks it 'rejected', its rejections say why). */
+  readonly onRejected?: (sample: Sample, rejection: SampleRejection) => void;
   /** Clock for step durations, in seconds. */
   readonly now?: () => number;
 }
@@ -70,6 +70,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
         const plan = [...event.plan];
         let loss: number | undefined;
         let trainSeconds: number | undefined;
+        let rejections: (SampleRejection | undefined)[] | undefined;
         if (trainIdx.length > 0) {
           const batch = {
             xs: trainIdx.map((i) => (event.samples[i] as SampleEvent).sample.x),
@@ -91,7 +92,9 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
           for (const r of result.rejected ?? []) {
             const at = trainIdx[r.index] as number;
             plan[at] = 'rejected';
-            options.onRejected?.((event.samples[at] as SampleEvent).sample, r.reason);
+            const rejection = { reason: r.code ?? STRATEGY_REFUSED, detail: r.reason };
+            (rejections ??= event.samples.map(() => undefined))[at] = rejection;
+            options.onRejected?.((event.samples[at] as SampleEvent).sample, rejection);
           }
         }
         event.plan.forEach((kind, i) => {
@@ -112,6 +115,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
           samples: event.samples,
           plan,
           predictions,
+          ...(rejections ? { rejections } : {}),
           ...(loss !== undefined ? { loss } : {}),
           ...(trainSeconds !== undefined ? { trainSeconds } : {}),
           modelVersion: version,

@@ -49,6 +49,17 @@ export interface StepEvent {
 /** Output of testThenTrain. */
 export type PlannedEvent = TaskBeginEvent | StepEvent | TaskEndEvent;
 
+/** Why the strategy refused a sample (from TrainResult.rejected). */
+export interface SampleRejection {
+  /** A short stable slug (a metric label, a dead letter's reason): the strategy's code, else 'strategy-refused'. */
+  readonly reason: string;
+  /** The strategy's words. */
+  readonly detail: string;
+}
+
+/** The reason of a strategy's refusal that gave no code. */
+export const STRATEGY_REFUSED = 'strategy-refused';
+
 /** What happened to one step, produced by the one asynchronous operator (applyStrategy). */
 export interface StepOutcome {
   readonly kind: 'step-outcome';
@@ -57,6 +68,11 @@ export interface StepOutcome {
   readonly plan: readonly SampleKind[];
   /** One per sample; undefined where the sample was not predicted (held-out, rejected). */
   readonly predictions: readonly (Prediction | undefined)[];
+  /**
+   * One per sample where the strategy refused some: why, for each sample it refused (planned
+   * 'rejected'; a Kafka sink dead-letters them before they are acknowledged). Absent when it refused none.
+   */
+  readonly rejections?: readonly (SampleRejection | undefined)[];
   /** Training loss of the step, if it trained. */
   readonly loss?: number;
   /** Seconds spent in the training step (forward, backward, update). */

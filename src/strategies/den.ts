@@ -12,7 +12,7 @@ import { splitDrifted } from '../models/den-split';
 import { fromSnapshot, snapshot } from '../models/mlp';
 import { classificationLoss, gradientStep, type StepHooks } from '../models/gradient-step';
 import { createOptimizer, exportOptimizer, importOptimizer } from '../models/optimizer-state';
-import { argmaxBy, assignUnits, readMatrices, checkStateHeader, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { argmaxBy, assignUnits, readMatrices, checkStateHeader, refuseBatch, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import { SHARED_HEAD } from './mlp-strategy';
 import { readParams, type ParamValues } from './params';
 import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
@@ -199,6 +199,7 @@ export class DenStrategy implements Strategy {
     if (!learning || learning.task !== task.name) throw new StrategyError(`trainBatch for task "${task.name}" before its beginTask (DEN learns one task at a time)`);
     if (batch.xs.length === 0) return { loss: 0, penalty: 0 };
     const head = this.network.head(learning.headKey);
+    const labelsBefore = head.labels.size;
     const { kept, units, rejected } = assignUnits(head.labels, batch.ys);
     if (kept.length === 0) return { loss: 0, penalty: 0, rejected };
     // Phase changes due after the previous batch happen here, so that the rebuilt optimizer's
@@ -217,9 +218,10 @@ export class DenStrategy implements Strategy {
     };
     let loss = 0;
     let penalty = 0;
+    let refused = false;
     try {
-      for (let step = 0; step < this.options.stepsPerBatch; step++) {
-        const { reading } = gradientStep({
+      for (let step = 0; step < this.options.stepsPerBatch && !refused; step++) {
+        const { applied, reading } = gradientStep({
           optimizer,
           variables,
           read: step === this.options.stepsPerBatch - 1,
@@ -231,10 +233,13 @@ export class DenStrategy implements Strategy {
           hooks,
         });
         if (reading) ({ loss, penalty } = reading);
+        refused = !applied;
       }
     } finally {
       tf.dispose([x, y, ...unitMasks, ...(groups ?? [])]);
     }
+    // A refused batch does not count towards the phase schedule: nothing was learned from it.
+    if (refused) return refuseBatch(head.labels, labelsBefore, kept, rejected);
     learning.batches += 1;
     learning.recentLosses.push(loss);
     if (learning.recentLosses.length > LOSS_WINDOW) learning.recentLosses.shift();

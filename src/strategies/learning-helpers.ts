@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError, ValidationError } from '../core/errors';
 import type { Label, Prediction } from '../core/types';
+import { NON_FINITE_UPDATE } from '../models/gradient-step';
 import type { LabelSpace } from '../models/label-space';
-import type { StrategyState } from './strategy';
+import type { StrategyState, TrainRejection, TrainResult } from './strategy';
 
 /**
  * Pieces every gradient strategy needs the same way: batches to tensors, labels to units,
@@ -51,8 +52,11 @@ export interface AssignedUnits {
   /** The unit of each kept sample, in the order of `kept`. */
   readonly units: number[];
   /** Samples refused because the head has no unit left for their label. */
-  readonly rejected: { index: number; reason: string }[];
+  readonly rejected: TrainRejection[];
 }
+
+/** Why a sample whose label the head has no unit left for is refused (TrainRejection.code). */
+export const LABEL_CAPACITY = 'label-capacity';
 
 /** Gives each label a unit; a label the head has no unit left for is refused alone. */
 export function assignUnits(labels: LabelSpace, ys: readonly Label[]): AssignedUnits {
@@ -63,10 +67,23 @@ export function assignUnits(labels: LabelSpace, ys: readonly Label[]): AssignedU
       out.kept.push(i);
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
-      out.rejected.push({ index: i, reason: error.message });
+      out.rejected.push({ index: i, reason: error.message, code: LABEL_CAPACITY });
     }
   });
   return out;
+}
+
+/**
+ * A batch whose gradient step was refused (models/gradient-step.ts): the labels it added give
+ * their units back, and every sample that took part is refused with code non-finite-update,
+ * beside those refused before it. The step cannot tell which samples made it non-finite, so the
+ * whole batch goes; the loss is 0, as for a batch with nothing trained.
+ */
+export function refuseBatch(labels: LabelSpace, labelsBefore: number, trained: readonly number[], rejected: readonly TrainRejection[]): TrainResult {
+  labels.truncate(labelsBefore);
+  const reason = 'the batch gave a non-finite loss or gradient (NaN or Infinity), so its update was not applied';
+  const all = [...rejected, ...trained.map((index) => ({ index, reason, code: NON_FINITE_UPDATE }))].sort((a, b) => a.index - b.index);
+  return { loss: 0, penalty: 0, rejected: all };
 }
 
 /** A head's probabilities as a prediction: the most probable label and every label's probability. */
@@ -86,14 +103,16 @@ export function checkStateHeader(state: StrategyState, name: string, format: num
 
 /**
  * Index of the candidate with the highest score (the first on ties), -1 for none: which head or
- * column answers a task-agnostic prediction.
+ * column answers a task-agnostic prediction. A NaN score (an input that overflows the network)
+ * never wins, but some candidate always does.
  */
 export function argmaxBy<T>(candidates: readonly T[], score: (candidate: T, index: number) => number): number {
   let best = -1;
   let bestScore = -Infinity;
   candidates.forEach((c, i) => {
-    const v = score(c, i);
-    if (v > bestScore) {
+    const raw = score(c, i);
+    const v = Number.isNaN(raw) ? -Infinity : raw;
+    if (best === -1 || v > bestScore) {
       bestScore = v;
       best = i;
     }

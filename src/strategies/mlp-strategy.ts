@@ -7,7 +7,7 @@ import { createOptimizer, exportOptimizer, importOptimizer } from '../models/opt
 import { classificationLoss, gradientStep, type StepHooks } from '../models/gradient-step';
 import type { Regularizer, TrainingContext } from './regularizer';
 import type { Rehearsal, RehearsalContext, ReplayBatch } from './rehearsal';
-import { argmaxBy, assignUnits, readMatrices, checkStateHeader, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { argmaxBy, assignUnits, readMatrices, checkStateHeader, refuseBatch, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import type { LabelledBatch, PredictAndTrainOptions, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
 
 /** Key of the one head shared by every task in the domain- and class-incremental scenarios. */
@@ -91,7 +91,6 @@ export class MlpStrategy implements Strategy {
     if (batch.xs.length !== batch.ys.length) throw new StrategyError(`batch has ${batch.xs.length} inputs but ${batch.ys.length} labels`);
     if (batch.xs.length === 0) return { result: { loss: 0, penalty: 0 }, ...(predict ? { predictions: [] } : {}) };
     const head = this.headForTraining(task);
-    this.lastBatchSize = batch.xs.length;
     const knownBefore = head.labels.size;
     // A label the head has no unit left for is refused alone; the rest of the batch still trains.
     const { kept, units, rejected } = assignUnits(head.labels, batch.ys);
@@ -99,7 +98,10 @@ export class MlpStrategy implements Strategy {
     // pass gives them (below); when it cannot (nothing known yet, or refused samples missing from
     // the training batch) they are made here, still before any update.
     let predictions = predict && (knownBefore === 0 || rejected.length > 0) ? this.predictWith([head], batch.xs, knownBefore) : undefined;
-    if (kept.length === 0) return { result: { loss: 0, penalty: 0, rejected }, ...(predictions ? { predictions } : {}) };
+    if (kept.length === 0) {
+      this.lastBatchSize = batch.xs.length;
+      return { result: { loss: 0, penalty: 0, rejected }, ...(predictions ? { predictions } : {}) };
+    }
     const optimizer = this.optimizer ?? this.rebuildOptimizer();
     const x = toMatrix(kept.length === batch.xs.length ? batch.xs : kept.map((i) => batch.xs[i] as Float32Array), this.options.inputSize);
     const y = tf.tensor1d(units, 'int32');
@@ -110,13 +112,14 @@ export class MlpStrategy implements Strategy {
     let loss = 0;
     let penalty = 0;
     let priorLogits: tf.Tensor | undefined;
+    let refused = false;
     try {
-      for (let step = 0; step < this.options.stepsPerBatch; step++) {
+      for (let step = 0; step < this.options.stepsPerBatch && !refused; step++) {
         const replay = rehearsalContext && this.rehearsal?.replay(rehearsalContext, kept.length);
         try {
           const groups = replay ? this.resolveReplay(replay) : [];
           const keepPrior = predict && step === 0 && !predictions;
-          const { reading, kept: keptTensors } = gradientStep({
+          const { applied, reading, kept: keptTensors } = gradientStep({
             optimizer,
             variables,
             hooks,
@@ -136,17 +139,20 @@ export class MlpStrategy implements Strategy {
           });
           if (keepPrior) priorLogits = keptTensors[0];
           if (reading) ({ loss, penalty } = reading);
+          refused = !applied;
         } finally {
           if (replay) for (const g of replay.groups) tf.dispose([g.x, g.targets]);
         }
       }
-      this.regularizer.afterBatch?.({ ...context, x, units: y });
-      if (rehearsalContext) await this.rehearsal?.afterBatch?.({ ...rehearsalContext, x, units: y, labels: kept.map((i) => batch.ys[i] as string), ...(batch.ids ? { ids: kept.map((i) => batch.ids?.[i]) } : {}) });
+      // A refused batch is dead-lettered: neither the regularizer nor the memory may keep it.
+      if (!refused) this.regularizer.afterBatch?.({ ...context, x, units: y });
+      if (rehearsalContext && !refused) await this.rehearsal?.afterBatch?.({ ...rehearsalContext, x, units: y, labels: kept.map((i) => batch.ys[i] as string), ...(batch.ids ? { ids: kept.map((i) => batch.ids?.[i]) } : {}) });
     } finally {
       x.dispose();
       y.dispose();
     }
-    const result: TrainResult = rejected.length ? { loss, penalty, rejected } : { loss, penalty };
+    if (!refused) this.lastBatchSize = batch.xs.length;
+    const result: TrainResult = refused ? refuseBatch(head.labels, knownBefore, kept, rejected) : rejected.length ? { loss, penalty, rejected } : { loss, penalty };
     if (priorLogits) {
       const softmax = tf.softmax(priorLogits);
       const probs = softmax.arraySync() as number[][];

@@ -6,7 +6,7 @@ import { ProgressiveColumns, type AdapterKind, type Column, type ColumnsShape, t
 import { assignSnapshot } from '../models/mlp';
 import { classificationLoss, gradientStep } from '../models/gradient-step';
 import { createOptimizer, exportOptimizer, importOptimizer } from '../models/optimizer-state';
-import { argmaxBy, assignUnits, readMatrices, checkStateHeader, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { argmaxBy, assignUnits, readMatrices, checkStateHeader, refuseBatch, toMatrix, toPrediction, unanswered } from './learning-helpers';
 import { readParams } from './params';
 import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
 import { defineStrategy } from './descriptor';
@@ -82,6 +82,7 @@ export class ProgressiveStrategy implements Strategy {
     if (batch.xs.length === 0) return { loss: 0, penalty: 0 };
     // Batches of another task than the one begun last switch the optimizer to its column.
     const { optimizer, headOnly } = this.training?.column === column ? this.training : this.train(column);
+    const labelsBefore = column.labels.size;
     const { kept, units, rejected } = assignUnits(column.labels, batch.ys);
     if (kept.length === 0) return { loss: 0, penalty: 0, rejected };
     const x = toMatrix(kept.length === batch.xs.length ? batch.xs : kept.map((i) => batch.xs[i] as Float32Array), this.options.inputSize);
@@ -90,9 +91,10 @@ export class ProgressiveStrategy implements Strategy {
     const lateral = tf.tidy(() => this.columns.lateralInputs(this.columns.forward(x, column.index - 1)) as tf.Tensor2D[]) as LateralInputs;
     const variables = this.columns.trainableVariables(column, headOnly);
     let loss = 0;
+    let refused = false;
     try {
-      for (let step = 0; step < this.options.stepsPerBatch; step++) {
-        const { reading } = gradientStep({
+      for (let step = 0; step < this.options.stepsPerBatch && !refused; step++) {
+        const { applied, reading } = gradientStep({
           optimizer,
           variables,
           read: step === this.options.stepsPerBatch - 1,
@@ -102,10 +104,12 @@ export class ProgressiveStrategy implements Strategy {
           },
         });
         if (reading) loss = reading.loss;
+        refused = !applied;
       }
     } finally {
       tf.dispose([x, y, ...lateral.filter((t): t is tf.Tensor2D => t !== null)]);
     }
+    if (refused) return refuseBatch(column.labels, labelsBefore, kept, rejected);
     return rejected.length ? { loss, penalty: 0, rejected } : { loss, penalty: 0 };
   }
 

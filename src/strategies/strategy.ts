@@ -65,6 +65,19 @@ export interface PredictAndTrainOptions {
   readonly taskGiven?: boolean;
 }
 
+/** A sample of a batch the strategy refused to learn. */
+export interface TrainRejection {
+  /** Index in the batch. */
+  readonly index: number;
+  /** Why, for people (logs, the dead letter's detail). */
+  readonly reason: string;
+  /**
+   * Why, as a short stable slug (a metric label and the dead letter's reason), e.g.
+   * 'label-capacity' or 'non-finite-update'. Absent: 'strategy-refused'.
+   */
+  readonly code?: string;
+}
+
 export interface TrainResult {
   /** Mean task loss over the batch (last gradient step), without the penalty. */
   readonly loss: number;
@@ -73,9 +86,9 @@ export interface TrainResult {
   /**
    * Samples of the batch the strategy could not learn (e.g. a label beyond the head's capacity),
    * by index in the batch, with the reason; the others were trained on. The engine counts these
-   * as rejected.
+   * as rejected, and a Kafka source's sink dead-letters them.
    */
-  readonly rejected?: readonly { readonly index: number; readonly reason: string }[];
+  readonly rejected?: readonly TrainRejection[];
 }
 
 /**

@@ -6,6 +6,7 @@
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
+import { DEFAULT_MAX_ABS_FEATURE } from '../core/sample-limits';
 import { SCENARIOS, type Prediction, type Sample, type Scenario, type TaskInfo } from '../core/types';
 import { DEFAULT_CAPABILITIES, type StrategyCapabilities, type StrategyDescriptor } from '../strategies/descriptor';
 import type { LabelledBatch, Strategy, StrategyFactory, StrategyOptions } from '../strategies/strategy';
@@ -44,11 +45,12 @@ export interface CheckReport {
 
 const PASSED: CheckOutcome = { status: 'passed' };
 
-/** The three ways a batch can be degenerate, each checked in every scenario. */
+/** The ways a batch can be degenerate, each checked in every scenario. */
 const DEGENERATE_BATCHES = {
   empty: 'an empty batch',
   'one-sample': 'a batch of one sample',
   'one-class': 'a first batch whose labels are all one class',
+  'huge-features': `a first batch of features as large as a Kafka source lets through (±${DEFAULT_MAX_ABS_FEATURE})`,
 } as const;
 type DegenerateKind = keyof typeof DEGENERATE_BATCHES;
 
@@ -261,6 +263,9 @@ function degenerateBatch(kind: DegenerateKind, samples: readonly Sample[]): Samp
       return samples.slice(0, 1);
     case 'one-class':
       return samples.filter((s) => s.y === samples[0]!.y).slice(0, 16);
+    case 'huge-features':
+      // Pixels scaled to the bound, every other sample negated: the largest products x·w allowed.
+      return samples.slice(0, 16).map((s, i) => ({ ...s, x: s.x.map((v) => (i % 2 === 0 ? 1 : -1) * v * DEFAULT_MAX_ABS_FEATURE) }));
   }
 }
 

@@ -60,6 +60,8 @@ function kafkaSource(brokers: string[], prefix: string, overrides: Partial<Kafka
     topicDiscoveryMs: 300,
     inputSize: 784,
     maxMessageBytes: 1024 * 1024,
+    maxAbsFeature: 1e6,
+    taskFrom: 'topic',
     deadLetterTopic: `${prefix}.dead-letter`,
     predictionsTopic: '{topic}.predictions',
     requestTopic: '',

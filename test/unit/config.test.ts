@@ -260,6 +260,21 @@ describe('config', () => {
       assertRejected(() => loadPipelineConfig(badRegex), badRegex, ['source.topicPattern']);
     });
 
+    it('a kafka source takes tasks from topics and bounds features by default; taskFrom and maxAbsFeature are checked', () => {
+      const raw = validPipeline();
+      raw.source = { type: 'kafka', topicPattern: 'a' };
+      const config = loadPipelineConfig(writeJson(raw));
+      assert.ok(config.source.type === 'kafka');
+      assert.equal(config.source.taskFrom, 'topic');
+      assert.equal(config.source.maxAbsFeature, 1e6);
+      raw.source = { type: 'kafka', topicPattern: 'a', taskFrom: 'header', maxAbsFeature: 255 };
+      const chosen = loadPipelineConfig(writeJson(raw));
+      assert.ok(chosen.source.type === 'kafka' && chosen.source.taskFrom === 'header' && chosen.source.maxAbsFeature === 255);
+      raw.source = { type: 'kafka', topicPattern: 'a', taskFrom: 'headers', maxAbsFeature: 0 };
+      const bad = writeJson(raw);
+      assertRejected(() => loadPipelineConfig(bad), bad, ['source.maxAbsFeature', 'source.taskFrom']);
+    });
+
     it('spreads rotated-MNIST angles when none are given and checks given ones', () => {
       const raw = validPipeline();
       raw.source = { type: 'rotated-mnist', tasks: 4 };
@@ -334,7 +349,7 @@ describe('config', () => {
       const defaults = loadDaemonConfig(undefined, {}, {});
       assert.deepEqual(defaults, {
         backend: 'auto',
-        metrics: { enabled: true, host: '127.0.0.1', port: 9464 },
+        metrics: { enabled: true, host: '127.0.0.1', port: 9464, maxTasks: 100 },
         log: { level: 'info', format: 'text' },
       });
       assert.deepEqual(loadDaemonConfig(path.join(REPO, 'config', 'default.json'), {}, {}), defaults);

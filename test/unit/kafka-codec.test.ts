@@ -16,6 +16,7 @@ import {
   HEADER_SOURCE_PARTITION,
   HEADER_SOURCE_TOPIC,
   HEADER_TASK,
+  DEFAULT_MAX_ABS_FEATURE,
   INVALID_REASONS,
   isKafkaTopicName,
   type DecodeResult,
@@ -23,10 +24,12 @@ import {
   type InvalidReason,
   type KafkaMessageLike,
   type MessageHeaders,
+  type TaskFrom,
 } from '../../src/kafka/codec';
 
 const INPUT = 4;
-const OPTIONS = { topic: 'demo.task-a', inputSize: INPUT, maxBytes: 4096 };
+// The widest settings (any float32, tasks named by headers); the defaults are tested apart.
+const OPTIONS = { topic: 'demo.task-a', inputSize: INPUT, maxBytes: 4096, taskFrom: 'header' as TaskFrom, maxAbsFeature: 3.4028234663852886e38 };
 
 /** As a consumer sees a produced message: header values arrive as Buffers. */
 function consumed(message: EncodedMessage, key: string | null = null): KafkaMessageLike {
@@ -220,6 +223,32 @@ describe('Kafka message format', () => {
       assertInvalid(decode(raw(null, { [HEADER_TASK]: 'a b', [HEADER_CONTROL]: 'stop' })), 'bad-task');
     });
 
+    it('feature-out-of-range: beyond ±maxAbsFeature in either form, by default beyond ±1e6', () => {
+      const defaults = { topic: 'demo.task-a', inputSize: INPUT, maxBytes: 4096 };
+      assert.equal(DEFAULT_MAX_ABS_FEATURE, 1e6);
+      assertSample(decodeMessage(json({ x: [1e6, -1e6, 0, -0] }), defaults));
+      assertSample(decodeMessage(f32([1e6, -1e6, 255, 0]), defaults));
+      assertInvalid(decodeMessage(json({ x: [1, 2, 3e38, 4] }), defaults), 'feature-out-of-range', /x\[2\] is 3e\+38.*±1000000.*source\.maxAbsFeature/);
+      assertInvalid(decodeMessage(json({ x: [1, 2, 3, -1000001] }), defaults), 'feature-out-of-range', /x\[3\]/);
+      assertInvalid(decodeMessage(f32([1, -2e6, 3, 4]), defaults), 'feature-out-of-range', /x\[1\]/);
+      assertInvalid(decode(json({ x: [1, 2, 3, 11] }), { maxAbsFeature: 10 }), 'feature-out-of-range');
+      // Non-finite values keep their own reason.
+      assertInvalid(decodeMessage(json({ x: [1, 2, 1e39, 4] }), defaults), 'non-finite');
+    });
+
+    it('task-not-allowed: with tasks from topics (the default) a header may only name the topic', () => {
+      const defaults = { topic: 'demo.task-a', inputSize: INPUT, maxBytes: 4096 };
+      for (const message of [json({ x: [1, 2, 3, 4], y: '1' }, { [HEADER_TASK]: 'other' }), f32([1, 2, 3, 4], { [HEADER_TASK]: 'other' }), raw(null, { [HEADER_TASK]: 'other', [HEADER_CONTROL]: CONTROL_END_OF_TASK })]) {
+        const invalid = assertInvalid(decodeMessage(message, defaults), 'task-not-allowed', /"other".*source\.taskFrom/);
+        assert.equal(invalid.task, 'demo.task-a', 'counted under its topic');
+      }
+      assert.equal(assertSample(decodeMessage(json({ x: [1, 2, 3, 4] }, { [HEADER_TASK]: 'demo.task-a' }), defaults)).task, 'demo.task-a');
+      assert.equal(assertSample(decodeMessage(json({ x: [1, 2, 3, 4] }, { [HEADER_TASK]: 'other' }), { ...defaults, taskFrom: 'header' })).task, 'other');
+      // A malformed header is still bad-task, and the task is still the topic.
+      const bad = assertInvalid(decodeMessage(json({ x: [1, 2, 3, 4] }, { [HEADER_TASK]: 'a b' }), defaults), 'bad-task');
+      assert.equal(bad.task, 'demo.task-a');
+    });
+
     it('INVALID_REASONS lists exactly the reasons exercised above', () => {
       assert.deepEqual([...INVALID_REASONS].sort(), [
         'bad-binary-length',
@@ -229,10 +258,12 @@ describe('Kafka message format', () => {
         'bad-json',
         'bad-label',
         'bad-task',
+        'feature-out-of-range',
         'missing-features',
         'non-finite',
         'not-an-object',
         'oversize',
+        'task-not-allowed',
         'wrong-feature-count',
       ]);
     });

@@ -75,6 +75,49 @@ describe('LifelongMetrics', () => {
     assert.throws(() => m.countSamples('t', 'trained', 1.5), LifelongError);
   });
 
+  it('counts rejections by reason', async () => {
+    const m = new LifelongMetrics({ defaultMetrics: false });
+    m.countRejection('non-finite-update', 32);
+    m.countRejection('bad-json');
+    m.countRejection('bad-json');
+    const s = parseExposition(await m.metrics());
+    assert.equal(value(s, 'lifelong_rejections_total', { reason: 'non-finite-update' }), 32);
+    assert.equal(value(s, 'lifelong_rejections_total', { reason: 'bad-json' }), 2);
+  });
+
+  it('exports the newest maxTasks tasks: older ones lose their gauges, their counts move to task="_other"', async () => {
+    const m = new LifelongMetrics({ defaultMetrics: false, maxTasks: 2 });
+    const names = ['t0', 't1', 't2', 't3'];
+    const matrix = new AccuracyMatrix();
+    for (const [i, task] of names.entries()) {
+      m.setCurrentTask(task, i);
+      m.countSamples(task, 'trained', 10 + i);
+      m.countSamples(task, 'rejected', 1);
+      m.setPrequential(task, 0.5, 0.5);
+      m.setLoss(task, 0.1);
+      matrix.setRow(i, names.slice(0, i + 1).map(() => 0.9));
+      m.setAccuracyMatrix(names, matrix);
+      m.setParametersAfterTask(task, 100);
+      m.setStrategyDiagnostics(names.slice(0, i + 1).map((t) => ({ name: 'units_added', help: 'units added per task', labels: { task: t }, value: 1 })));
+    }
+    m.countSamples('t0', 'evaluated', 5); // a retired task's later samples count under _other too
+    m.countSamples(undefined, 'rejected'); // the unknown task takes no place
+    const s = parseExposition(await m.metrics());
+    const tasksOf = (name: string, label = 'task') => [...new Set(s.filter((x) => x.name === name).map((x) => x.labels[label]))].sort();
+    assert.deepEqual(tasksOf('lifelong_samples_total'), ['', '_other', 't2', 't3']);
+    assert.equal(value(s, 'lifelong_samples_total', { task: '_other', kind: 'trained' }), 10 + 11);
+    assert.equal(value(s, 'lifelong_samples_total', { task: '_other', kind: 'rejected' }), 2);
+    assert.equal(value(s, 'lifelong_samples_total', { task: '_other', kind: 'evaluated' }), 5);
+    assert.equal(value(s, 'lifelong_samples_total', { task: 't3', kind: 'trained' }), 13);
+    for (const gauge of ['lifelong_prequential_accuracy_ratio', 'lifelong_training_loss', 'lifelong_task_accuracy_ratio', 'lifelong_parameters_after_task', 'lifelong_strategy_units_added']) {
+      assert.deepEqual(tasksOf(gauge), ['t2', 't3'], gauge);
+    }
+    assert.deepEqual(tasksOf('lifelong_accuracy_matrix_ratio', 'learned_task'), ['t2', 't3']);
+    assert.deepEqual(tasksOf('lifelong_accuracy_matrix_ratio', 'evaluated_task'), ['t2', 't3']);
+    assert.equal(values(s, 'lifelong_accuracy_matrix_ratio').length, 3, 'R[2][2], R[3][2], R[3][3]');
+    assert.equal(value(s, 'lifelong_average_accuracy_ratio'), 0.9, 'what the matrix implies is computed over every task');
+  });
+
   it('publishes the accuracy matrix and the metrics derived from it', async () => {
     const m = new LifelongMetrics({ defaultMetrics: false });
     const before = parseExposition(await m.metrics());
