@@ -88,6 +88,12 @@ export interface KafkaSourceConfig {
   readonly maxQueued: number;
   /** Processed offsets are committed at most this often, ms (0: after every step). */
   readonly commitIntervalMs: number;
+  /**
+   * The consumer group's session timeout, ms (default 30000): after a crash, the restarted daemon
+   * waits up to this long for the broker to drop the dead member before it reads again. Set by
+   * loadPipelineConfig; the default where a config built in code has none.
+   */
+  readonly sessionTimeoutMs?: number;
 }
 
 export type SourceConfig = SplitMnistSourceConfig | PermutedMnistSourceConfig | RotatedMnistSourceConfig | KafkaSourceConfig;
@@ -143,6 +149,7 @@ const SOURCE_SECTIONS: { readonly [T in SourceType]: SourceSection<T> } = {
       maxWaitTimeMs: { doc: 'Longest a fetch waits for data, ms (also the delay before a resumed topic is read).', format: formats.integer({ min: 10 }), default: 100 },
       maxQueued: { doc: 'Records held before fetching pauses.', format: formats.integer({ min: 1 }), default: 1000 },
       commitIntervalMs: { doc: 'Processed offsets are committed at most this often, ms; 0 after every step.', format: formats.integer({ min: 0 }), default: 1000 },
+      sessionTimeoutMs: { doc: "Consumer group session timeout, ms: how long a restart after a crash may wait for the dead member to be dropped (the broker's group.min.session.timeout.ms, 6000 by default, is the floor).", format: formats.integer({ min: 1000 }), default: 30000 },
     },
     complete(fields, issues) {
       try {
