@@ -102,6 +102,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   if (repeated !== undefined) {
     throw new UsageError(`--compare names ${repeated} twice (the pipeline's own strategy counts): each run is published under its strategy's name`, '--compare');
   }
+  if (options.fresh && pipeline.source.type !== 'kafka') log.warn(`--fresh has no effect on a ${pipeline.source.type} source: finite streams are never resumed, every run starts fresh`);
   const backend = await selectBackend(daemon.backend, (m) => log.info(m));
 
   const metrics = new PerRunMetrics({ labelByStrategy: strategies.length > 1 });

@@ -292,7 +292,9 @@ describe('durable state: crash, stop and restart against a real broker (integrat
 
     const started = Date.now();
     const moments: number[] = [];
+    const toFirstTrained: number[] = [];
     for (let k = 0; k < KILLS; k++) {
+      const spawned = Date.now();
       const daemon = await startDaemon(pipelineFile, trainedLog);
       try {
         // Killed while it learns: once this life trained something (or nothing is left to learn).
@@ -300,6 +302,7 @@ describe('durable state: crash, stop and restart against a real broker (integrat
           const s = await scrape(daemon.port);
           return sum(s, 'lifelong_samples_total', { kind: 'trained' }) > 0 || sum(s, 'lifelong_tasks_learned') >= TASKS ? true : undefined;
         }, 120_000);
+        toFirstTrained.push(Date.now() - spawned);
         const delay = 300 + Math.floor(rng.next() * 2200);
         moments.push(delay);
         await sleep(delay);
@@ -358,7 +361,7 @@ describe('durable state: crash, stop and restart against a real broker (integrat
     assert.deepEqual([...badOffsets].filter((o) => !lettered.has(o)), [], 'every malformed message dead-lettered');
     // The figures docs/BENCHMARKS.md quotes.
     process.stderr.write(
-      `crash test: ${KILLS} SIGKILLs, ${moments.join(', ')} ms after each life's first trained sample; ${seconds.toFixed(0)} s; ${trained.length} trained + ${heldOut.length} held out = ${labelled.size} labelled, ${unlabelled.size} predicted (${predictions.length} predictions published), ${letters.length} dead letters for 5 malformed; final average accuracy ${(crashAccuracy * 100).toFixed(1)}% vs ${(cleanAccuracy * 100).toFixed(1)}% uninterrupted; samples counted by the last life ${sum(series, 'lifelong_samples_total')}\n`,
+      `crash test: ${KILLS} SIGKILLs, ${moments.join(', ')} ms after each life's first trained sample; ${seconds.toFixed(0)} s; ${trained.length} trained + ${heldOut.length} held out = ${labelled.size} labelled, ${unlabelled.size} predicted (${predictions.length} predictions published), ${letters.length} dead letters for 5 malformed; final average accuracy ${(crashAccuracy * 100).toFixed(1)}% vs ${(cleanAccuracy * 100).toFixed(1)}% uninterrupted; samples counted by the last life ${sum(series, 'lifelong_samples_total')}; restart to first trained sample ${toFirstTrained.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s\n`,
     );
   });
 });
