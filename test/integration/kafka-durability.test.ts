@@ -100,6 +100,9 @@ interface Daemon {
   stderr(): string;
 }
 
+/** Every daemon started, so that none outlives a failed test. */
+const started: ChildProcess[] = [];
+
 /** The real CLI in a child process, with its trained-sample log. */
 async function startDaemon(pipelineFile: string, trainedLog: string, extra: readonly string[] = []): Promise<Daemon> {
   const port = await freePort();
@@ -107,6 +110,7 @@ async function startDaemon(pipelineFile: string, trainedLog: string, extra: read
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, LIFELONG_BACKEND: process.env.LIFELONG_TEST_BACKEND ?? 'auto', LIFELONG_LOG_LEVEL: 'info', LIFELONG_TRAINED_LOG: trainedLog },
   });
+  started.push(child);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -168,7 +172,10 @@ describe('durable state: crash, stop and restart against a real broker (integrat
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifelong-durable-'));
   });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('SIGTERM mid-task, then a restart: the earlier task is answered exactly as before, ended tasks stay ended, metrics carry on', async () => {
     const prefix = uniqueTopicPrefix('durable-sigterm');
@@ -257,21 +264,15 @@ describe('durable state: crash, stop and restart against a real broker (integrat
     const KILLS = 10;
     const rng = new Rng(20240613);
 
-    // The uninterrupted run: the same data, produced at once.
+    // The uninterrupted run, alongside: the same data at the same rate, never killed.
     const cleanPrefix = uniqueTopicPrefix('durable-clean');
     const cleanDir = path.join(dir, 'clean');
     fs.mkdirSync(cleanDir);
-    await produce(brokers, cleanPrefix, TASKS, PER_TASK, 0, true);
+    const cleanProducing = produce(brokers, cleanPrefix, TASKS, PER_TASK, 20, true);
+    cleanProducing.catch(() => undefined);
     const cleanPipeline = path.join(cleanDir, 'pipeline.json');
     fs.writeFileSync(cleanPipeline, JSON.stringify(pipelineFor(brokers, cleanPrefix, cleanDir, 64)));
     const clean = await startDaemon(cleanPipeline, path.join(cleanDir, 'trained.log'));
-    try {
-      await until('the clean run learned every task', async () => (sum(await scrape(clean.port), 'lifelong_tasks_learned') >= TASKS ? true : undefined), 300_000);
-      assert.equal(await stop(clean, 'SIGTERM'), 0, clean.stderr().slice(-3000));
-    } finally {
-      if (clean.child.exitCode === null) clean.child.kill('SIGKILL');
-    }
-    const cleanAccuracy = lastRowMean(await newestRun(cleanDir));
 
     // The crashing run: the stream arrives at a steady rate while the daemon is killed again and again.
     const prefix = uniqueTopicPrefix('durable-crash');
@@ -290,7 +291,7 @@ describe('durable state: crash, stop and restart against a real broker (integrat
     await producer.disconnect();
     const badOffsets = new Set(bad.map((r) => String(r.baseOffset)).flatMap((base) => Array.from({ length: 5 }, (_, i) => String(Number(base) + i))));
 
-    const started = Date.now();
+    const begun = Date.now();
     const moments: number[] = [];
     const toFirstTrained: number[] = [];
     for (let k = 0; k < KILLS; k++) {
@@ -313,6 +314,14 @@ describe('durable state: crash, stop and restart against a real broker (integrat
       }
     }
     const topics = await producing;
+    await cleanProducing;
+    try {
+      await until('the clean run learned every task', async () => (sum(await scrape(clean.port), 'lifelong_tasks_learned') >= TASKS ? true : undefined), 300_000);
+      assert.equal(await stop(clean, 'SIGTERM'), 0, clean.stderr().slice(-3000));
+    } finally {
+      if (clean.child.exitCode === null) clean.child.kill('SIGKILL');
+    }
+    const cleanAccuracy = lastRowMean(await newestRun(cleanDir));
     const last = await startDaemon(pipelineFile, trainedLog);
     let series: Series[];
     try {
@@ -324,7 +333,7 @@ describe('durable state: crash, stop and restart against a real broker (integrat
     } finally {
       if (last.child.exitCode === null) last.child.kill('SIGKILL');
     }
-    const seconds = (Date.now() - started) / 1000;
+    const seconds = (Date.now() - begun) / 1000;
     const run = await newestRun(dir);
     assert.deepEqual(run.engine.tasks, topics.map((t) => t.topic), 'each task once, in order');
     for (let i = 0; i < TASKS; i++) assert.ok((run.recorder.rows[i]?.[i] ?? 0) > 0.8, `task ${i} learned: ${JSON.stringify(run.recorder.rows[i])}`);
