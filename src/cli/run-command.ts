@@ -2,11 +2,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../backend/backend';
 import { loadDaemonConfig, type DaemonConfigOverrides } from '../config/daemon-config';
-import { loadPipelineConfig, type PipelineConfig } from '../config/pipeline-config';
+import { CHECKPOINT_DEFAULTS, loadPipelineConfig, type PipelineConfig } from '../config/pipeline-config';
 import { ConfigError, InterruptedError, TimeoutError, UsageError } from '../core/errors';
-import { createLogger } from '../core/log';
+import { createLogger, type Logger } from '../core/log';
+import { CheckpointStore } from '../engine/checkpoint-store';
 import type { RunReport } from '../engine/report';
-import { runPipeline } from '../engine/run-pipeline';
+import { runPipeline, type DurableOptions } from '../engine/run-pipeline';
 import { MetricsServer } from '../metrics/http-server';
 import { PerRunMetrics } from '../metrics/per-run-metrics';
 import { EXIT_CODES } from './exit-codes';
@@ -18,7 +19,7 @@ import type { CommandUsage } from './usage';
 export const RUN_USAGE: CommandUsage = {
   synopsis: `  lifelong run --pipeline FILE [--report FILE] [--config FILE] [--compare STRATEGY[,STRATEGY]]
                [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--metrics-port PORT] [--no-metrics]
-               [--brokers HOST:PORT[,...]] [--checkpoint FILE]`,
+               [--brokers HOST:PORT[,...]] [--checkpoint FILE] [--fresh]`,
   description: `run       learns the pipeline's task stream; on a finite source exits 0 when the stream ends; on
           Kafka it runs until SIGINT/SIGTERM, then finishes the batch in hand, publishes, commits
           and exits 0 (1 when that does not finish within source.shutdownTimeoutMs).
@@ -30,6 +31,9 @@ export const RUN_USAGE: CommandUsage = {
           --metrics-port P override the metrics port (0 = any free port); --no-metrics serves none
           --brokers LIST   Kafka brokers replacing the pipeline's source.brokers (or LIFELONG_KAFKA_BROKERS)
           --checkpoint F   write the strategy's complete state to F when the run ends (replay-grid reads it)
+          --fresh          Kafka: start over with a new model instead of resuming the newest checkpoint
+                           of checkpoint.directory (whose checkpoints are set aside, not deleted)
+          On Kafka, run resumes by default: README "Durability".
 `,
 };
 
@@ -46,6 +50,8 @@ export interface RunCommandOptions {
   readonly brokers?: string;
   /** Write the (first) strategy's state here at the end of its run. */
   readonly checkpoint?: string;
+  /** Start over instead of resuming the newest durable checkpoint (Kafka). */
+  readonly fresh: boolean;
 }
 
 /** Parses `lifelong run` arguments; throws UsageError naming the option. */
@@ -60,6 +66,7 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
     'no-metrics': { type: 'boolean', default: false },
     brokers: { type: 'string' },
     checkpoint: { type: 'string' },
+    fresh: { type: 'boolean', default: false },
   });
   if (!values.pipeline) throw new UsageError('lifelong run needs --pipeline FILE', '--pipeline');
   return {
@@ -72,6 +79,7 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
     metrics: !values['no-metrics'],
     ...(values.brokers ? { brokers: values.brokers } : {}),
     ...(values.checkpoint ? { checkpoint: values.checkpoint } : {}),
+    fresh: values.fresh === true,
   };
 }
 
@@ -94,6 +102,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   if (repeated !== undefined) {
     throw new UsageError(`--compare names ${repeated} twice (the pipeline's own strategy counts): each run is published under its strategy's name`, '--compare');
   }
+  if (options.fresh && pipeline.source.type !== 'kafka') log.warn(`--fresh has no effect on a ${pipeline.source.type} source: finite streams are never resumed, every run starts fresh`);
   const backend = await selectBackend(daemon.backend, (m) => log.info(m));
 
   const metrics = new PerRunMetrics({ labelByStrategy: strategies.length > 1, maxTasks: daemon.metrics.maxTasks });
@@ -142,6 +151,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
         log,
         signal: abort.signal,
         ...(options.checkpoint && reports.length === 0 ? { checkpoint: options.checkpoint } : {}),
+        ...(pipeline.source.type === 'kafka' ? { durable: durableOptions(pipeline, options.fresh, log) } : {}),
         onEvent: (event, recorder, expected) => {
           if (event.kind === 'task-started') currentTask = event.task.name;
           progress.update(event, recorder, expected);
@@ -161,7 +171,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     if (abort.signal.aborted) {
       // A live source has no end: a signal is how a daemon stops, and it stopped cleanly.
       if (pipeline.source.type === 'kafka') {
-        log.info('stopped: the batch in hand was finished, predictions published and offsets committed');
+        log.info('stopped: the batch in hand was finished, predictions published, a checkpoint written and offsets committed');
         return EXIT_CODES.success;
       }
       log.warn('interrupted before the end of the stream');
@@ -174,6 +184,24 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     process.removeListener('SIGTERM', onSignal);
     await server?.close();
   }
+}
+
+/**
+ * Where and how often a Kafka pipeline's checkpoints are written: checkpoint.directory, else
+ * `<LIFELONG_CHECKPOINT_DIRECTORY or checkpoints>/<pipeline name>` under the working directory;
+ * LIFELONG_TRAINED_LOG names a file listing every sample trained (sinks/trained-log.ts).
+ */
+function durableOptions(pipeline: PipelineConfig, fresh: boolean, log: Logger): DurableOptions {
+  const config = pipeline.checkpoint ?? CHECKPOINT_DEFAULTS;
+  const directory = path.resolve(config.directory !== '' ? config.directory : path.join(process.env.LIFELONG_CHECKPOINT_DIRECTORY || 'checkpoints', pipeline.name));
+  const trainedLog = process.env.LIFELONG_TRAINED_LOG;
+  return {
+    store: new CheckpointStore(directory, config.keep, log),
+    everySamples: config.everySamples,
+    everySeconds: config.everySeconds,
+    fresh,
+    ...(trainedLog ? { trainedLog } : {}),
+  };
 }
 
 /** The pipeline with its Kafka brokers replaced (a demo broker on another port, CI's broker). */

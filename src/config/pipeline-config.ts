@@ -93,6 +93,12 @@ export interface KafkaSourceConfig {
   readonly maxQueued: number;
   /** Processed offsets are committed at most this often, ms (0: after every step). */
   readonly commitIntervalMs: number;
+  /**
+   * The consumer group's session timeout, ms (default 30000): after a crash, the restarted daemon
+   * waits up to this long for the broker to drop the dead member before it reads again. Set by
+   * loadPipelineConfig; the default where a config built in code has none.
+   */
+  readonly sessionTimeoutMs?: number;
 }
 
 export type SourceConfig = SplitMnistSourceConfig | PermutedMnistSourceConfig | RotatedMnistSourceConfig | KafkaSourceConfig;
@@ -150,6 +156,7 @@ const SOURCE_SECTIONS: { readonly [T in SourceType]: SourceSection<T> } = {
       maxWaitTimeMs: { doc: 'Longest a fetch waits for data, ms (also the delay before a resumed topic is read).', format: formats.integer({ min: 10 }), default: 100 },
       maxQueued: { doc: 'Records held before fetching pauses.', format: formats.integer({ min: 1 }), default: 1000 },
       commitIntervalMs: { doc: 'Processed offsets are committed at most this often, ms; 0 after every step.', format: formats.integer({ min: 0 }), default: 1000 },
+      sessionTimeoutMs: { doc: "Consumer group session timeout, ms: how long a restart after a crash may wait for the dead member to be dropped (the broker's group.min.session.timeout.ms, 6000 by default, is the floor).", format: formats.integer({ min: 1000 }), default: 30000 },
     },
     complete(fields, issues) {
       try {
@@ -270,6 +277,27 @@ export interface EvaluationConfig {
   readonly endedTaskLabelled: 'evaluate' | 'ignore';
 }
 
+/**
+ * Durable checkpoints of a daemon reading Kafka (README "Durability"). A finite embedded stream
+ * is not checkpointed: rerunning it replays it exactly.
+ */
+export interface CheckpointConfig {
+  /**
+   * Where the pipeline's checkpoints go; '' = `checkpoints/<pipeline name>` under the working
+   * directory (LIFELONG_CHECKPOINT_DIRECTORY replaces `checkpoints`). In a container, a volume.
+   */
+  readonly directory: string;
+  /** Samples between two checkpoints; 0 = not by count (task ends and a graceful stop still write one). */
+  readonly everySamples: number;
+  /** Seconds between two checkpoints while samples flow; 0 = not on a timer. */
+  readonly everySeconds: number;
+  /** Checkpoints kept, the newest; a corrupt newest one falls back to the next. */
+  readonly keep: number;
+}
+
+/** The checkpoint section of a pipeline file that has none. */
+export const CHECKPOINT_DEFAULTS: CheckpointConfig = { directory: '', everySamples: 5000, everySeconds: 60, keep: 3 };
+
 export interface PipelineConfig {
   /** Lower-case letters, digits and '-'; used in metric labels and file names. */
   readonly name: string;
@@ -282,10 +310,13 @@ export interface PipelineConfig {
   readonly strategy: StrategyConfig;
   readonly training: TrainingConfig;
   readonly evaluation: EvaluationConfig;
+  /** Always set by loadPipelineConfig; CHECKPOINT_DEFAULTS where a pipeline built in code has none. */
+  readonly checkpoint?: CheckpointConfig;
 }
 
 /** The file's shape before the source is resolved and the module path made absolute. */
-type PipelineFile = Omit<PipelineConfig, 'source' | 'strategy'> & {
+type PipelineFile = Omit<PipelineConfig, 'source' | 'strategy' | 'checkpoint'> & {
+  readonly checkpoint: CheckpointConfig;
   readonly source: Record<string, unknown>;
   readonly strategy: Omit<StrategyConfig, 'module'> & { readonly module: string };
 };
@@ -344,6 +375,12 @@ const PIPELINE_SCHEMA: convict.Schema<PipelineFile> = {
       format: formats.oneOf(['evaluate', 'ignore']),
       default: 'evaluate',
     },
+  },
+  checkpoint: {
+    directory: { doc: "Where checkpoints go, relative to the working directory; '' = checkpoints/<pipeline name>.", format: formats.string(), default: CHECKPOINT_DEFAULTS.directory },
+    everySamples: { doc: 'Samples between two checkpoints; 0 = not by count.', format: formats.integer({ min: 0 }), default: CHECKPOINT_DEFAULTS.everySamples },
+    everySeconds: { doc: 'Seconds between two checkpoints while samples flow; 0 = not on a timer.', format: formats.number({ min: 0 }), default: CHECKPOINT_DEFAULTS.everySeconds },
+    keep: { doc: 'Checkpoints kept (the newest).', format: formats.integer({ min: 1 }), default: CHECKPOINT_DEFAULTS.keep },
   },
 };
 

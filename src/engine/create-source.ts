@@ -52,6 +52,7 @@ export function createSource(config: SourceConfig, scenario: Scenario, seed: num
         maxWaitTimeMs: config.maxWaitTimeMs,
         maxQueued: config.maxQueued,
         commitIntervalMs: config.commitIntervalMs,
+        ...(config.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: config.sessionTimeoutMs, heartbeatIntervalMs: Math.min(3000, Math.floor(config.sessionTimeoutMs / 3)) } : {}),
         log,
       });
       return { source, outputUnits: 0, sink };

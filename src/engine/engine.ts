@@ -1,12 +1,14 @@
-import { defer, type Observable } from 'rxjs';
-import { isTaskControl, type Sample, type SourceItem, type TaskName } from '../core/types';
+import { asyncScheduler, defer, map, tap, type Observable } from 'rxjs';
+import { isTaskControl, type Sample, type SourceItem, type TaskInfo, type TaskName } from '../core/types';
 import { applyStrategy } from '../operators/apply-strategy';
+import type { CheckpointWriter, EngineSnapshot, SourcePositions } from '../operators/checkpoints';
 import { Demand } from '../operators/demand';
 import { detectTaskBoundaries } from '../operators/detect-task-boundaries';
 import type { EngineEvent, SampleRejection } from '../operators/events';
 import { microBatch } from '../operators/micro-batch';
 import { ProbeStore } from '../operators/probe-store';
 import { pullSource } from '../operators/pull-source';
+import { scheduleCheckpoints } from '../operators/schedule-checkpoints';
 import { testThenTrain } from '../operators/test-then-train';
 import type { StepSink } from '../operators/step-sink';
 import type { Source } from '../operators/source';
@@ -39,6 +41,14 @@ export interface EngineOptions {
    * included), then complete, without ending the current task.
    */
   readonly stop?: AbortSignal;
+  /**
+   * Durable checkpoints (sources with positions only: Kafka): every `everySamples` samples (0:
+   * not by count), every `everySeconds` (0: not on a timer), at every task end and when the stream
+   * completes. Once one is written the source may commit what it covers, and only that.
+   */
+  readonly checkpoints?: { readonly writer: CheckpointWriter; readonly everySamples: number; readonly everySeconds: number };
+  /** Go on from a checkpoint's snapshot: tasks, current task, probes, counters, source positions. */
+  readonly resumed?: EngineSnapshot;
 }
 
 /**
@@ -50,21 +60,46 @@ export interface EngineOptions {
  * Cold: nothing is read until subscription; unsubscribing stops the source.
  */
 export function runEngine(options: EngineOptions): Observable<EngineEvent> {
-  const { source, strategy, batchSize } = options;
+  const { source, strategy, batchSize, resumed } = options;
   return defer(() => {
     const demand = new Demand(2 * batchSize);
     const probes = new ProbeStore(source, options.probeSize);
+    // Checkpoints need to know where the source stood after each sample: sources without
+    // positions (finite embedded streams) are replayed, not resumed.
+    const checkpoints = options.checkpoints && source.positions ? options.checkpoints : undefined;
+    const positionsAfter = new WeakMap<object, SourcePositions>();
+    const infos: TaskInfo[] = (resumed?.tasks ?? []).map((name, index) => ({ name, index }));
+    const resumedTask = infos.find((t) => t.name === resumed?.current);
+    if (resumed) {
+      source.resume?.({ tasks: resumed.tasks, ...(resumed.current !== undefined ? { current: resumed.current } : {}), positions: resumed.positions });
+      probes.restore(infos, resumed.probes);
+    }
     const context = {
       reject: (task: TaskName | undefined, reason: string, detail: string) => options.onReject?.(task, reason, detail),
       log: options.log ?? (() => undefined),
+      ...(checkpoints ? { commitsFollowCheckpoints: true } : {}),
+    };
+    const writer: CheckpointWriter | undefined = checkpoints && {
+      write: async (snapshot, reason) => {
+        await checkpoints.writer.write(snapshot, reason);
+        await source.checkpointed?.(snapshot.positions);
+      },
     };
     return pullSource<SourceItem>(() => source.open(context), demand, { costless: isTaskControl, ...(options.stop ? { stop: options.stop } : {}) }).pipe(
-      detectTaskBoundaries(options.stop ? { shutdown: options.stop } : {}),
-      microBatch(batchSize, source.live ? options.batchTimeoutMs : undefined),
-      testThenTrain({
-        endedTaskLabelled: options.endedTaskLabelled ?? 'evaluate',
-        ...(source.probe ? {} : { holdout: { every: options.holdoutEvery, maxPerTask: options.probeSize } }),
+      checkpoints ? tap((item) => positionsAfter.set(item, source.positions!())) : map((item) => item),
+      detectTaskBoundaries({
+        ...(options.stop ? { shutdown: options.stop } : {}),
+        ...(resumed ? { initialTasks: resumed.tasks, ...(resumed.current !== undefined ? { currentTask: resumed.current } : {}) } : {}),
       }),
+      checkpoints ? scheduleCheckpoints(checkpoints.everySeconds) : map((event) => event),
+      microBatch(batchSize, source.live ? options.batchTimeoutMs : undefined, asyncScheduler, resumedTask),
+      testThenTrain(
+        {
+          endedTaskLabelled: options.endedTaskLabelled ?? 'evaluate',
+          ...(source.probe ? {} : { holdout: { every: options.holdoutEvery, maxPerTask: options.probeSize } }),
+        },
+        resumed ? { ...(resumedTask ? { current: resumedTask } : {}), holdout: resumed.holdout } : undefined,
+      ),
       applyStrategy({
         strategy,
         probes,
@@ -74,6 +109,8 @@ export function runEngine(options: EngineOptions): Observable<EngineEvent> {
         ...(options.sink ? { sink: options.sink } : {}),
         ...(options.onRejected ? { onRejected: options.onRejected } : {}),
         ...(source.acknowledge ? { acknowledge: (s: readonly Sample[]) => source.acknowledge!(s) } : {}),
+        ...(checkpoints && writer ? { checkpoints: { writer, everySamples: checkpoints.everySamples, positionsAfter: (s: Sample) => positionsAfter.get(s) } } : {}),
+        ...(resumed ? { resumed } : {}),
       }),
     );
   });

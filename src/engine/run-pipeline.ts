@@ -11,8 +11,12 @@ import type { StrategyDescriptor } from '../strategies/descriptor';
 import { builtinStrategies, loadStrategyModule, type StrategyRegistry } from '../strategies/registry';
 import type { Strategy, StrategyOptions } from '../strategies/strategy';
 import { ConfigError } from '../core/errors';
+import type { CheckpointWriter, EngineSnapshot } from '../operators/checkpoints';
+import { TrainedLog } from '../sinks/trained-log';
 import { writeCheckpoint } from './checkpoint';
+import type { CheckpointStore } from './checkpoint-store';
 import { runEngine } from './engine';
+import { decodeRunState, encodeRunState } from './resume-state';
 import { buildReport, type RunReport } from './report';
 
 export interface RunPipelineOptions {
@@ -35,6 +39,23 @@ export interface RunPipelineOptions {
   readonly checkpoint?: string;
   /** A source built by the caller instead of the pipeline's (the bench's revisiting streams). */
   readonly source?: CreatedSource;
+  /**
+   * Durable checkpoints and resume, for sources that can be resumed (Kafka; a finite embedded
+   * stream is replayed from its seed instead): the newest checkpoint in the store that verifies is
+   * resumed unless `fresh`, which sets the store's checkpoints aside and starts over.
+   */
+  readonly durable?: DurableOptions;
+}
+
+export interface DurableOptions {
+  readonly store: CheckpointStore;
+  /** Samples between two checkpoints (0: not by count). */
+  readonly everySamples: number;
+  /** Seconds between two checkpoints (0: not on a timer). */
+  readonly everySeconds: number;
+  readonly fresh: boolean;
+  /** Where to log the trained samples (sinks/trained-log.ts), if anywhere. */
+  readonly trainedLog?: string;
 }
 
 /** The descriptor of the pipeline's strategy (or of `name`): a built-in, or the user's module. */
@@ -86,13 +107,37 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
   const strategy = createStrategy(descriptor, strategyOptions);
   const recorder = new RunRecorder(source.knownTasks?.() ?? []);
   const metrics = options.metrics;
+  const durable = options.durable && source.positions ? options.durable : undefined;
+  let trainedLog: TrainedLog | undefined;
+  let resumed: EngineSnapshot | undefined;
+  let writer: CheckpointWriter | undefined;
+  try {
+    if (durable) {
+      trainedLog = durable.trainedLog ? new TrainedLog(durable.trainedLog) : undefined;
+      resumed = await resume(durable, { pipeline: pipeline.name, strategyName: name, options: strategyOptions, source: source.description }, strategy, recorder, trainedLog, log);
+      writer = checkpointWriter(durable, { pipeline: pipeline.name, strategyName: name, options: strategyOptions, source: source.description }, strategy, recorder, trainedLog, log);
+    }
+  } catch (error) {
+    strategy.dispose();
+    trainedLog?.close();
+    await source.close().catch(() => undefined);
+    throw error;
+  }
   metrics?.setBackend(options.backend);
   metrics?.setParameters(strategy.parameterCount());
+  if (resumed && metrics) {
+    if (recorder.current) metrics.setCurrentTask(recorder.current.name, recorder.current.index);
+    metrics.setAccuracyMatrix(recorder.taskNames(), recorder.matrix);
+    metrics.setTasksLearned(recorder.tasksLearned);
+    metrics.setModelVersion(recorder.modelVersion);
+    recorder.parametersAfterTask.forEach((p, i) => metrics.setParametersAfterTask(recorder.taskNames()[i] as string, p));
+  }
   const expected = (task: string) => source.expectedSamples?.(task);
   const started = performance.now();
   // Source rejections and strategy refusals alike: every reason logged, none flooding the log.
   const warnings = new RateLimitedWarnings(log);
   log.info(`learning ${source.description} with ${name}`, { pipeline: pipeline.name, scenario: pipeline.scenario, parameters: strategy.parameterCount() });
+  let failure: unknown;
   try {
     const events = runEngine({
       source,
@@ -116,8 +161,11 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
         metrics?.countRejection(reason);
         warnings.warn(reason, `the strategy refused sample ${sample.id ?? '(no id)'}: ${detail}`, { task: sample.task });
       },
+      ...(durable && writer ? { checkpoints: { writer, everySamples: durable.everySamples, everySeconds: durable.everySeconds } } : {}),
+      ...(resumed ? { resumed } : {}),
     }).pipe(
       recordRun(recorder),
+      tap((event) => event.kind === 'step-outcome' && trainedLog?.record(event)),
       metrics ? publishMetrics(metrics, recorder) : tap(),
       tap((event) => options.onEvent?.(event, recorder, expected)),
     );
@@ -126,17 +174,23 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
       await writeCheckpoint(options.checkpoint, { pipeline: pipeline.name, strategyName: name, options: strategyOptions, state: await strategy.exportState() });
       log.info(`checkpoint written to ${options.checkpoint}`);
     }
-  } finally {
-    warnings.flush();
-    strategy.dispose();
-    // The sink flushes first, then the source commits and disconnects; a failure here (a
-    // shutdown past its deadline) fails the run, so the daemon exits non-zero.
-    try {
-      await sink?.close();
-    } finally {
-      await source.close();
-    }
+  } catch (error) {
+    // Said before shutting down, whose own failure must not hide it.
+    failure = error;
+    log.error(`the run failed: ${(error as Error).message}`, { stack: (error as Error).stack ?? '' });
   }
+  warnings.flush();
+  strategy.dispose();
+  trainedLog?.close();
+  // The sink flushes first, then the source commits and disconnects; a failure here (a
+  // shutdown past its deadline) fails the run, so the daemon exits non-zero.
+  const shutdown = await Promise.allSettled([sink?.close()]).then(async ([closed]) => [closed, ...(await Promise.allSettled([source.close()]))]);
+  const problems = shutdown.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
+  if (failure !== undefined) {
+    for (const problem of problems) log.error(`shutting down after the failure also failed: ${problem.message}`, { stack: problem.stack ?? '' });
+    throw failure;
+  }
+  if (problems.length > 0) throw problems[0];
   return buildReport(
     {
       pipeline: pipeline.name,
@@ -149,4 +203,74 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
     },
     recorder,
   );
+}
+
+/** What a checkpoint must match to be resumed by this run. */
+interface RunIdentity {
+  readonly pipeline: string;
+  readonly strategyName: string;
+  readonly options: StrategyOptions;
+  readonly source: string;
+}
+
+/**
+ * Resumes the newest checkpoint that verifies (restoring the strategy and the record in place),
+ * or starts over (`fresh`: the store's checkpoints are set aside first). A checkpoint of another
+ * strategy or model is refused: resuming it would silently learn something else.
+ */
+async function resume(durable: DurableOptions, identity: RunIdentity, strategy: Strategy, recorder: RunRecorder, trainedLog: TrainedLog | undefined, log: Logger): Promise<EngineSnapshot | undefined> {
+  const { store } = durable;
+  await store.prepare();
+  if (durable.fresh) {
+    const aside = await store.setAside();
+    if (aside) log.warn(`--fresh: starting over; the earlier checkpoints were moved to ${aside}`);
+    trainedLog?.truncate(0);
+    return undefined;
+  }
+  const found = await store.newest();
+  if (found === undefined) {
+    log.info(`no checkpoint in ${store.directory}: starting with a new model`);
+    trainedLog?.truncate(0);
+    return undefined;
+  }
+  const { file, checkpoint } = found;
+  const mismatch = (what: string, theirs: unknown, ours: unknown): never => {
+    throw new ConfigError(
+      `checkpoint ${file} was written with ${what} ${JSON.stringify(theirs)}, this run has ${JSON.stringify(ours)}: run with --fresh to start over (its checkpoints are set aside), or point checkpoint.directory elsewhere`,
+      undefined,
+      'checkpoint.directory',
+    );
+  };
+  if (checkpoint.run === undefined) mismatch('no run state (a strategy-only checkpoint, e.g. from --checkpoint FILE); run state', null, 'one');
+  if (checkpoint.strategyName !== identity.strategyName) mismatch('strategy', checkpoint.strategyName, identity.strategyName);
+  if (JSON.stringify(checkpoint.options) !== JSON.stringify(identity.options)) mismatch('strategy options', checkpoint.options, identity.options);
+  const run = decodeRunState(checkpoint.run!, file);
+  if (run.source !== identity.source) log.warn(`checkpoint ${file} was taken reading ${run.source}; this run reads ${identity.source}`);
+  await strategy.importState(checkpoint.state);
+  recorder.importState(run.recorder);
+  if (run.trainedLogBytes !== undefined) trainedLog?.truncate(run.trainedLogBytes);
+  const { engine } = run;
+  log.info(`resuming from ${file} (${checkpoint.createdAt}): ${engine.tasks.length} tasks${engine.current ? `, ${engine.current} in progress` : ''}, model version ${engine.modelVersion}`, { positions: engine.positions });
+  return engine;
+}
+
+/** Writes each engine snapshot with the strategy and the record into the store. */
+function checkpointWriter(durable: DurableOptions, identity: RunIdentity, strategy: Strategy, recorder: RunRecorder, trainedLog: TrainedLog | undefined, log: Logger): CheckpointWriter {
+  return {
+    write: async (engine, reason) => {
+      const t0 = performance.now();
+      const trainedLogBytes = trainedLog?.sync();
+      const { file, bytes } = await durable.store.write({
+        pipeline: identity.pipeline,
+        strategyName: identity.strategyName,
+        options: identity.options,
+        state: await strategy.exportState(),
+        run: encodeRunState({ source: identity.source, engine, recorder: recorder.exportState(), ...(trainedLogBytes !== undefined ? { trainedLogBytes } : {}) }),
+      });
+      const ms = performance.now() - t0;
+      const message = `checkpoint ${file} written (${reason}): ${(bytes / 1e6).toFixed(2)} MB in ${ms.toFixed(0)} ms, model version ${engine.modelVersion}`;
+      if (reason === 'task-end' || reason === 'shutdown') log.info(message);
+      else log.debug(message);
+    },
+  };
 }

@@ -16,6 +16,15 @@
  * done (partition-progress.ts), so a restart with the same group re-delivers exactly the records
  * whose processing had not finished: at least once, never lost.
  *
+ * Durable checkpoints (an engine that opens the source with `commitsFollowCheckpoints`): nothing
+ * is committed past the positions the newest durable checkpoint covers (checkpointed()), so a
+ * crash never loses a sample whose training is only in memory. positions() says where the source
+ * stands: per partition, the offset after the last record handed on (yielded as a sample or a
+ * control marker, or dead-lettered). resume() goes on from a checkpoint: its task topics' order and
+ * phases come back and every restored partition is read from its position (a seek on each group
+ * join until the group's commit has caught up with it: the group's own offset may be behind, after
+ * a crash, or ahead, when a corrupt newest checkpoint made the daemon fall back to an older one).
+ *
  * kafkajs facts this relies on (node_modules/kafkajs/src/consumer): with eachBatchAutoResolve off,
  * only resolveOffset() moves the fetch position, and it is independent of the committed offset;
  * consumer.commitOffsets() commits explicit offsets and does nothing at all (no error) while the
@@ -29,7 +38,8 @@ import type { Admin, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { ConfigError, LifelongError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import { endOfTask, TASK_AGNOSTIC, type Sample, type SourceItem, type TaskName } from '../core/types';
-import type { Source, SourceContext } from '../operators/source';
+import type { SourcePositions } from '../operators/checkpoints';
+import type { Source, SourceContext, SourceResume } from '../operators/source';
 import { decodeMessage } from './codec';
 import { KafkaConnection } from './connection';
 import { DeadLetters, type DeadLetterReason } from './dead-letter';
@@ -84,6 +94,11 @@ export class KafkaSource implements Source {
   /** Refs of samples yielded and not yet acknowledged, with the record each was read from. */
   private readonly issued = new WeakMap<object, KafkaMessage>();
   private unacked = 0;
+  /** Per "topic/partition", the offset after the last record handed on (see positions()). */
+  private readonly handedOn = new Map<string, number>();
+  private handedOnSnapshot: SourcePositions | undefined;
+  /** Restored partitions to read from these offsets until the group's commit reaches them. */
+  private readonly resumeAt = new Map<string, { topic: string; partition: number; offset: number }>();
 
   /**
    * `connection`: clients shared with the predictions sink (see connector.ts); the source
@@ -148,6 +163,35 @@ export class KafkaSource implements Source {
     return this.topics.taskOrder();
   }
 
+  /** Where the source stands: per "topic/partition", the offset after the last record handed on. */
+  positions(): SourcePositions {
+    this.handedOnSnapshot ??= Object.freeze(Object.fromEntries(this.handedOn));
+    return this.handedOnSnapshot;
+  }
+
+  /** A checkpoint covering `positions` is durable: commits may go up to them. */
+  async checkpointed(positions: SourcePositions): Promise<void> {
+    this.commits.allowUpTo(positions);
+    await this.commits.schedule();
+  }
+
+  /** Before open(): the tasks and positions of a checkpoint (see the file's comment). */
+  resume(state: SourceResume): void {
+    if (this.context !== undefined) throw new LifelongError('kafka source: resume() must come before open()');
+    this.topics.restore(state.tasks.filter((t) => this.topics.isTaskTopic(t)), state.current);
+    for (const [key, offset] of Object.entries(state.positions)) {
+      const at = key.lastIndexOf('/');
+      const topic = key.slice(0, at);
+      const partition = Number(key.slice(at + 1));
+      if (at < 1 || !Number.isInteger(partition) || !Number.isInteger(offset) || offset < 0) throw new LifelongError(`kafka source: a checkpoint position "${key}": ${offset} is not topic/partition: offset`);
+      this.resumeAt.set(key, { topic, partition, offset });
+      this.handedOn.set(key, offset);
+      this.ledger.partition(topic, partition).skipTo(offset);
+    }
+    this.handedOnSnapshot = undefined;
+    this.commits.allowUpTo(state.positions);
+  }
+
   /** Samples yielded and not yet acknowledged. */
   get unacknowledged(): number {
     return this.unacked;
@@ -165,6 +209,7 @@ export class KafkaSource implements Source {
   open(context: SourceContext): AsyncIterator<SourceItem> {
     if (this.context !== undefined) throw new LifelongError('kafka source: open() was already called; a Kafka source is read once');
     this.context = context;
+    if (context.commitsFollowCheckpoints === true) this.commits.followCheckpoints();
     if (!this.finished) {
       this.started = this.start().catch((error: unknown) => {
         this.fail(error instanceof LifelongError ? error : new LifelongError(`kafka source could not start: ${(error as Error).message}`, { cause: error }));
@@ -218,7 +263,11 @@ export class KafkaSource implements Source {
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.onGroupJoin(payload.memberAssignment));
     consumer.on(consumer.events.COMMIT_OFFSETS, ({ payload }) => {
       for (const { topic, partitions } of payload.topics) {
-        for (const { partition, offset } of partitions) this.ledger.committed(topic, Number(partition), Number(String(offset)));
+        for (const { partition, offset } of partitions) {
+          this.ledger.committed(topic, Number(partition), Number(String(offset)));
+          const resumed = this.resumeAt.get(`${topic}/${partition}`);
+          if (resumed !== undefined && Number(String(offset)) >= resumed.offset) this.resumeAt.delete(`${topic}/${partition}`);
+        }
       }
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
@@ -231,6 +280,8 @@ export class KafkaSource implements Source {
     await consumer.connect();
     // The first poll's failure is the source's: a wrong broker or pattern surfaces at once.
     await this.discovery.run();
+    // A task restored as current goes on: its idle clock starts now.
+    if (this.topics.current !== undefined) this.idle.start();
   }
 
   private async pull(): Promise<IteratorResult<SourceItem>> {
@@ -278,6 +329,7 @@ export class KafkaSource implements Source {
           return undefined;
         }
         const ref: KafkaMessageRef = { topic, partition, offset: message.offset, key: message.key };
+        this.handOn(item);
         this.issued.set(ref, message);
         this.unacked += 1;
         if (isRequest) return { ...decoded.sample, task: TASK_AGNOSTIC, ref };
@@ -291,6 +343,7 @@ export class KafkaSource implements Source {
           return undefined;
         }
         this.done(item);
+        this.handOn(item);
         if (topic === this.topics.current) {
           this.endCurrent();
           this.discovery.request();
@@ -313,7 +366,13 @@ export class KafkaSource implements Source {
       throw error;
     }
     this.done(item);
+    this.handOn(item);
     this.context?.reject(task, reason, detail);
+  }
+
+  private handOn(item: QueuedRecord): void {
+    this.handedOn.set(`${item.topic}/${item.partition}`, item.offset + 1);
+    this.handedOnSnapshot = undefined;
   }
 
   /** A record needing no acknowledgement is done (control yielded, dead letter produced). */
@@ -361,6 +420,15 @@ export class KafkaSource implements Source {
     for (const { topic, partition } of this.ledger.keepAssigned(assignment)) {
       this.queue.drop((r) => r.topic === topic && r.partition === partition);
     }
+    for (const { topic, partition, offset } of this.resumeAt.values()) {
+      if (!(assignment[topic] ?? []).includes(partition)) continue;
+      this.ledger.partition(topic, partition).skipTo(offset);
+      try {
+        this.consumer.seek({ topic, partition, offset: String(offset) });
+      } catch (error) {
+        this.log.warn(`kafka: could not seek ${topic}/${partition} to ${offset}: ${(error as Error).message}`);
+      }
+    }
     this.applyPauses();
   }
 
@@ -389,7 +457,8 @@ export class KafkaSource implements Source {
     if (this.finished) return;
     const fresh = this.topics.discover(names);
     if (fresh.length > 0) this.log.info(`kafka: new task topics ${fresh.join(', ')}`);
-    const toSubscribe = [...fresh];
+    // Fresh topics, and restored ones that exist (again).
+    const toSubscribe = this.topics.taskOrder().filter((t) => names.has(t) && !this.subscribed.has(t));
     if (this.requestTopic && names.has(this.requestTopic) && !this.subscribed.has(this.requestTopic)) toSubscribe.push(this.requestTopic);
     if (toSubscribe.length > 0) await this.subscribe(toSubscribe);
     await this.advance(admin);

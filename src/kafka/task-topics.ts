@@ -87,6 +87,19 @@ export class TaskTopics {
     return fresh;
   }
 
+  /**
+   * Before the first discovery: the task topics of a checkpoint, in their order, every one ended
+   * but `current`, which goes on. Topics discovered later come after them.
+   */
+  restore(topics: readonly string[], current: string | undefined): void {
+    for (const topic of topics) {
+      if (this.phases.has(topic)) continue;
+      this.order.push(topic);
+      this.phases.set(topic, topic === current ? 'current' : 'ended');
+    }
+    if (current !== undefined && this.phases.get(current) === 'current') this.currentTopic = current;
+  }
+
   /** Task topics in the order their tasks are (or will be) learned. */
   taskOrder(): readonly string[] {
     return [...this.order];

@@ -16,7 +16,8 @@ export interface PrequentialCounts {
   readonly total: number;
 }
 
-interface TaskTally {
+/** One task's tally, as a checkpoint keeps it. */
+export interface TaskTally {
   correct: number;
   total: number;
   /** Faded sum of hits S_n = hit_n + alpha * S_{n-1}. */
@@ -74,6 +75,17 @@ export class PrequentialAccuracy {
   counts(task: TaskName): PrequentialCounts {
     const tally = this.tallies.get(task);
     return { correct: tally?.correct ?? 0, total: tally?.total ?? 0 };
+  }
+
+  /** Every task's tally, in order of first appearance (checkpoints). */
+  exportState(): Record<TaskName, TaskTally> {
+    return Object.fromEntries([...this.tallies].map(([task, t]) => [task, { ...t }]));
+  }
+
+  /** Replaces the tallies with a checkpoint's. */
+  importState(state: Readonly<Record<TaskName, TaskTally>>): void {
+    this.tallies.clear();
+    for (const [task, t] of Object.entries(state)) this.tallies.set(task, { correct: t.correct, total: t.total, fadedCorrect: t.fadedCorrect, fadedTotal: t.fadedTotal });
   }
 
   /** Tasks with at least one prediction, in order of first appearance. */

@@ -1,5 +1,6 @@
-import { concatMap, defer, from, type OperatorFunction } from 'rxjs';
-import { TASK_AGNOSTIC, type Prediction, type Sample, type SampleKind, type TaskInfo } from '../core/types';
+import { concat, concatMap, defer, from, ignoreElements, type Observable, type OperatorFunction } from 'rxjs';
+import { TASK_AGNOSTIC, type Prediction, type Sample, type SampleKind, type TaskInfo, type TaskName } from '../core/types';
+import type { CheckpointReason, CheckpointWriter, EngineSnapshot, SourcePositions } from './checkpoints';
 import type { StepSink } from './step-sink';
 import type { Strategy } from '../strategies/strategy';
 import type { Demand } from './demand';
@@ -27,6 +28,19 @@ export interface ApplyStrategyOptions {
   readonly onRejected?: (sample: Sample, rejection: SampleRejection) => void;
   /** Clock for step durations, in seconds. */
   readonly now?: () => number;
+  /**
+   * Durable checkpoints, written between two events: after a step once `everySamples` samples
+   * (0: never by count) were processed since the last one, after every task end, and at every
+   * checkpoint marker (timer, end of the stream) when something changed.
+   */
+  readonly checkpoints?: {
+    readonly writer: CheckpointWriter;
+    readonly everySamples: number;
+    /** Where the source stood once it had handed on this sample. */
+    readonly positionsAfter: (sample: Sample) => SourcePositions | undefined;
+  };
+  /** Going on from a checkpoint: its model version, task registry, holdout counters and positions (probes are the ProbeStore's). */
+  readonly resumed?: EngineSnapshot;
 }
 
 /**
@@ -38,6 +52,8 @@ export interface ApplyStrategyOptions {
  * - step: every sample planned 'trained', 'evaluated' or 'predicted' is predicted first, then the
  *   'trained' ones are learned (test-then-train); 'held-out' ones join their task's probe.
  * - task-end: strategy.endTask, then every known probe is scored: a row of the accuracy matrix.
+ * - checkpoint marker (and after steps and task ends, see `checkpoints`): the writer is given a
+ *   snapshot once every earlier event's outcome went downstream, so the sinks have seen it too.
  */
 export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<PlannedEvent, EngineEvent> {
   const { strategy, probes, demand } = options;
@@ -46,11 +62,39 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
   const taskGiven = options.taskGivenAtTest ?? true;
   return (events) =>
     defer(() => {
-      let version = 0;
+      const resumed = options.resumed;
+      let version = resumed?.modelVersion ?? 0;
       let steps = 0;
-      let started = false;
+      let started = (resumed?.tasks.length ?? 0) > 0;
+      // The task registry and plan counters as of the last event processed (what a checkpoint keeps).
+      const tasks: TaskName[] = [...(resumed?.tasks ?? [])];
+      let current: TaskName | undefined = resumed?.current;
+      const holdout = new Map<TaskName, { seen: number; kept: number }>(Object.entries(resumed?.holdout ?? {}).map(([task, c]) => [task, { ...c }]));
+      let covered: SourcePositions = resumed?.positions ?? {};
+      let sinceCheckpoint = 0;
+      let written = { version, covered };
+
+      const checkpoint = async (reason: CheckpointReason): Promise<void> => {
+        const writer = options.checkpoints?.writer;
+        if (writer === undefined || (written.version === version && written.covered === covered)) return;
+        const snapshot: EngineSnapshot = {
+          modelVersion: version,
+          tasks: [...tasks],
+          ...(current !== undefined ? { current } : {}),
+          holdout: Object.fromEntries([...holdout].map(([task, c]) => [task, { ...c }])),
+          probes: probes.heldOutSamples(),
+          positions: covered,
+        };
+        await writer.write(snapshot, reason);
+        written = { version, covered };
+        sinceCheckpoint = 0;
+      };
+      const checkpointIf = (due: () => boolean, reason: CheckpointReason): Observable<never> =>
+        defer(() => from(due() ? checkpoint(reason) : Promise.resolve())).pipe(ignoreElements());
 
       const begin = async (task: TaskInfo): Promise<TaskStartedOutcome> => {
+        if (!tasks.includes(task.name)) tasks.push(task.name);
+        current = task.name;
         probes.noteTask(task);
         let baselineAccuracy: (number | null)[] | undefined;
         if (!started) {
@@ -100,6 +144,13 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
         event.plan.forEach((kind, i) => {
           const s = event.samples[i] as SampleEvent;
           if (kind === 'held-out') probes.hold(s.task, s.sample);
+          // test-then-train's counters, as of this step: labelled samples of the current task.
+          if ((kind === 'trained' || kind === 'held-out') && s.task.name === current) {
+            const c = holdout.get(current) ?? { seen: 0, kept: 0 };
+            c.seen += 1;
+            if (kind === 'held-out') c.kept += 1;
+            holdout.set(current, c);
+          }
         });
         steps += 1;
         // Every step so far resolved in microtasks; give the event loop a turn so that I/O (the
@@ -127,12 +178,17 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
         await options.sink?.publish(outcome);
         await options.acknowledge?.(samples);
         demand?.release(samples.length);
+        const last = samples.at(-1);
+        const position = last && options.checkpoints?.positionsAfter(last);
+        if (position) covered = position;
+        sinceCheckpoint += samples.length;
         return outcome;
       };
 
       const end = async (task: TaskInfo, reason: TaskOutcome['reason']): Promise<TaskOutcome> => {
         await strategy.endTask(task);
         version += 1;
+        if (current === task.name) current = undefined;
         const diagnostics = strategy.diagnostics?.();
         return {
           kind: 'task-outcome',
@@ -151,10 +207,14 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
           switch (event.kind) {
             case 'task-begin':
               return from(begin(event.task));
-            case 'step':
-              return from(step(event));
+            case 'step': {
+              const every = options.checkpoints?.everySamples ?? 0;
+              return concat(from(step(event)), checkpointIf(() => every > 0 && sinceCheckpoint >= every, 'samples'));
+            }
             case 'task-end':
-              return from(end(event.task, event.reason));
+              return concat(from(end(event.task, event.reason)), checkpointIf(() => true, 'task-end'));
+            case 'checkpoint':
+              return checkpointIf(() => true, event.reason);
           }
         }),
       );

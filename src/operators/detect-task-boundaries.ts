@@ -11,6 +11,11 @@ export interface DetectTaskBoundariesOptions {
    */
   readonly initialTasks?: readonly TaskName[];
   /**
+   * The one of `initialTasks` still being learned when the checkpoint was taken: it continues
+   * (current, no task-begin again) instead of counting as ended.
+   */
+  readonly currentTask?: TaskName;
+  /**
    * Aborted when the daemon is shutting down: the completion that follows is not an end of the
    * current task (it is not over, a restart continues it), so no task-end is emitted.
    */
@@ -38,6 +43,9 @@ export function detectTaskBoundaries(
   if (new Set(initialTasks).size !== initialTasks.length) {
     throw new ConfigError(`detectTaskBoundaries: initialTasks contains a task twice: [${initialTasks.join(', ')}]`);
   }
+  if (options.currentTask !== undefined && !initialTasks.includes(options.currentTask)) {
+    throw new ConfigError(`detectTaskBoundaries: currentTask ${options.currentTask} is not one of initialTasks [${initialTasks.join(', ')}]`);
+  }
 
   return (source) =>
     new Observable<TaskEvent>((subscriber) => {
@@ -46,7 +54,7 @@ export function detectTaskBoundaries(
         initialTasks.map((name, index) => [name, Object.freeze({ name, index })]),
       );
       // The task being learned; undefined before the first new task and after an explicit end.
-      let current: TaskInfo | undefined;
+      let current: TaskInfo | undefined = options.currentTask === undefined ? undefined : known.get(options.currentTask);
 
       const endCurrent = (reason: TaskEndReason): void => {
         if (current === undefined) return;

@@ -19,8 +19,18 @@ export interface SampleEvent {
   readonly task: TaskInfo;
   readonly sample: Sample;
 }
-/** Output of detectTaskBoundaries. */
-export type TaskEvent = TaskBeginEvent | SampleEvent | TaskEndEvent;
+/**
+ * A checkpoint is due ('interval': checkpoint.everySeconds passed; 'shutdown': the stream
+ * completed). It flows in order with the samples: the micro-batcher flushes before it, and
+ * applyStrategy writes the checkpoint once every earlier step was trained, published and
+ * acknowledged (operators/schedule-checkpoints.ts emits it).
+ */
+export interface CheckpointMarker {
+  readonly kind: 'checkpoint';
+  readonly reason: 'interval' | 'shutdown';
+}
+/** Output of detectTaskBoundaries (and of scheduleCheckpoints, which adds markers). */
+export type TaskEvent = TaskBeginEvent | SampleEvent | TaskEndEvent | CheckpointMarker;
 
 /** A micro-batch: samples in stream order, never spanning a task boundary. */
 export interface BatchEvent {
@@ -30,7 +40,7 @@ export interface BatchEvent {
   readonly samples: readonly SampleEvent[];
 }
 /** Output of microBatch. */
-export type BatchedEvent = TaskBeginEvent | BatchEvent | TaskEndEvent;
+export type BatchedEvent = TaskBeginEvent | BatchEvent | TaskEndEvent | CheckpointMarker;
 
 /**
  * A batch with a decision per sample (test-then-train's plan):
@@ -47,7 +57,7 @@ export interface StepEvent {
   readonly plan: readonly SampleKind[];
 }
 /** Output of testThenTrain. */
-export type PlannedEvent = TaskBeginEvent | StepEvent | TaskEndEvent;
+export type PlannedEvent = TaskBeginEvent | StepEvent | TaskEndEvent | CheckpointMarker;
 
 /** Why the strategy refused a sample (from TrainResult.rejected). */
 export interface SampleRejection {

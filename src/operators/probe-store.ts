@@ -33,6 +33,17 @@ export class ProbeStore {
     this.heldOut.set(task.name, list);
   }
 
+  /** The samples held out of the stream, per task (what a checkpoint keeps). */
+  heldOutSamples(): Record<string, readonly Sample[]> {
+    return Object.fromEntries(this.heldOut);
+  }
+
+  /** Restores a checkpoint's tasks and held-out samples. */
+  restore(tasks: readonly TaskInfo[], heldOut: Readonly<Record<string, readonly Sample[]>>): void {
+    tasks.forEach((task) => this.noteTask(task));
+    for (const [task, samples] of Object.entries(heldOut)) this.heldOut.set(task, samples.slice(0, this.size));
+  }
+
   probe(task: TaskInfo): readonly Sample[] {
     return this.source.probe?.(task.name, this.size) ?? this.heldOut.get(task.name) ?? [];
   }

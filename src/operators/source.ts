@@ -1,4 +1,5 @@
 import type { Sample, SourceItem, TaskName } from '../core/types';
+import type { SourcePositions, TaskRegistryState } from './checkpoints';
 
 /** What the engine gives a source when it opens it. */
 export interface SourceContext {
@@ -8,6 +9,16 @@ export interface SourceContext {
    */
   reject(task: TaskName | undefined, reason: string, detail: string): void;
   log(message: string): void;
+  /**
+   * The engine writes durable checkpoints: commit (Kafka offsets) only what checkpointed() says
+   * a checkpoint covers, never merely what was acknowledged.
+   */
+  readonly commitsFollowCheckpoints?: boolean;
+}
+
+/** Where a restored checkpoint left the source. */
+export interface SourceResume extends TaskRegistryState {
+  readonly positions: SourcePositions;
 }
 
 /**
@@ -43,6 +54,15 @@ export interface Source {
   knownTasks?(): readonly TaskName[];
   /** Samples fully processed (trained, scored or predicted); Kafka commits their offsets. */
   acknowledge?(samples: readonly Sample[]): Promise<void>;
+  /**
+   * Where the source stands now, covering every item it has yielded (and every record it skipped
+   * on the way). Sources without it are not resumed: a finite embedded stream is replayed instead.
+   */
+  positions?(): SourcePositions;
+  /** A checkpoint covering `positions` is durable: the source may commit up to them. */
+  checkpointed?(positions: SourcePositions): Promise<void>;
+  /** Before open(): go on from a checkpoint, reading from its positions with its tasks as they stood. */
+  resume?(state: SourceResume): void;
   /** Safe to call twice. */
   close(): Promise<void>;
 }

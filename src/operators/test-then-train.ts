@@ -13,15 +13,23 @@ export interface TestThenTrainPolicy {
   readonly holdout?: { readonly every: number; readonly maxPerTask: number };
 }
 
+/** Where planning stood at a checkpoint: the task being learned and the holdout counters per task. */
+export interface PlanState {
+  readonly current?: TaskInfo;
+  /** Labelled samples of the task planned so far, and how many of them were held out. */
+  readonly holdout: Readonly<Record<TaskName, { readonly seen: number; readonly kept: number }>>;
+}
+
 /**
  * Decides, per sample, what the engine does with each micro-batch (prequential evaluation:
  * every training sample is predicted and scored before it is trained on):
  * - labelled, current task: 'trained', or 'held-out' when the holdout policy picks it;
  * - unlabelled (any task): 'predicted';
  * - labelled, ended task (or no task current): 'evaluated', or 'rejected' with 'ignore'.
- * task-begin and task-end pass through. Deterministic: the holdout uses per-task counters.
+ * task-begin, task-end and checkpoint markers pass through. Deterministic: the holdout uses
+ * per-task counters, which `resumed` restores from a checkpoint.
  */
-export function testThenTrain(policy: TestThenTrainPolicy): OperatorFunction<BatchedEvent, PlannedEvent> {
+export function testThenTrain(policy: TestThenTrainPolicy, resumed?: PlanState): OperatorFunction<BatchedEvent, PlannedEvent> {
   validatePolicy(policy);
   const endedKind: SampleKind = policy.endedTaskLabelled === 'evaluate' ? 'evaluated' : 'rejected';
   const holdout = policy.holdout;
@@ -29,9 +37,10 @@ export function testThenTrain(policy: TestThenTrainPolicy): OperatorFunction<Bat
   return (source) =>
     defer(() => {
       // Per subscription; bounded by the number of tasks.
-      const labelledSeen = new Map<TaskName, number>();
-      const heldOut = new Map<TaskName, number>();
-      let current: TaskInfo | undefined;
+      const counters = Object.entries(resumed?.holdout ?? {});
+      const labelledSeen = new Map<TaskName, number>(counters.map(([task, c]) => [task, c.seen]));
+      const heldOut = new Map<TaskName, number>(counters.map(([task, c]) => [task, c.kept]));
+      let current: TaskInfo | undefined = resumed?.current;
 
       const decide = (event: SampleEvent): SampleKind => {
         if (event.sample.y === undefined) return 'predicted';
@@ -62,6 +71,8 @@ export function testThenTrain(policy: TestThenTrainPolicy): OperatorFunction<Bat
               return plan(event);
             case 'task-begin':
               current = event.task;
+              return event;
+            case 'checkpoint':
               return event;
             case 'task-end':
               if (current !== undefined && current.name === event.task.name) current = undefined;

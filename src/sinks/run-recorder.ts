@@ -1,11 +1,31 @@
 import type { SampleKind, TaskInfo, TaskName } from '../core/types';
-import { AccuracyMatrix } from '../metrics/continual';
+import { AccuracyMatrix, type MaybeAccuracy } from '../metrics/continual';
 import { DriftTracker, type DriftResult } from '../metrics/drift';
-import { PrequentialAccuracy } from '../metrics/prequential';
+import { PrequentialAccuracy, type TaskTally } from '../metrics/prequential';
 import type { EngineEvent } from '../operators/events';
 
 /** Per-task counts of what happened to samples. */
 export type SampleCounts = Record<SampleKind, number>;
+
+/**
+ * What a checkpoint keeps of a run's record, so that the report and the gauges carry on after a
+ * restart. Drift snapshots are not kept (they are whole weight sets): after a restart, drift is
+ * measured from the task ends that follow it.
+ */
+export interface RecorderState {
+  readonly tasks: readonly (TaskInfo | null)[];
+  readonly current: TaskInfo | null;
+  readonly rows: readonly MaybeAccuracy[][];
+  readonly baseline: readonly MaybeAccuracy[];
+  readonly prequential: Readonly<Record<TaskName, TaskTally>>;
+  readonly counts: Readonly<Record<TaskName, SampleCounts>>;
+  readonly parametersAfterTask: readonly (number | null)[];
+  readonly parameters: number;
+  readonly modelVersion: number;
+  readonly lastLoss: number | null;
+  readonly trainSeconds: number;
+  readonly tasksLearned: number;
+}
 
 const zeroCounts = (): SampleCounts => ({ trained: 0, evaluated: 0, predicted: 0, rejected: 0, 'held-out': 0 });
 
@@ -77,6 +97,41 @@ export class RunRecorder {
         this.drift.snapshot(event.task.index, event.layerWeights);
         break;
     }
+  }
+
+  exportState(): RecorderState {
+    const { rows, baseline } = this.matrix.toJSON();
+    return {
+      tasks: Array.from(this.tasks, (t) => t ?? null),
+      current: this.current ?? null,
+      rows,
+      baseline,
+      prequential: this.prequential.exportState(),
+      counts: Object.fromEntries([...this.counts].map(([task, c]) => [task, { ...c }])),
+      parametersAfterTask: Array.from(this.parametersAfterTask, (p) => p ?? null),
+      parameters: this.parameters,
+      modelVersion: this.modelVersion,
+      lastLoss: this.lastLoss ?? null,
+      trainSeconds: this.trainSeconds,
+      tasksLearned: this.tasksLearned,
+    };
+  }
+
+  /** Carries on from a checkpoint's record (see RecorderState for what is not kept). */
+  importState(state: RecorderState): void {
+    state.tasks.forEach((t, i) => t && (this.tasks[i] = t));
+    this.current = state.current ?? undefined;
+    state.rows.forEach((row, i) => row.length > 0 && this.matrix.setRow(i, row));
+    state.baseline.forEach((b, j) => this.matrix.setBaseline(j, b));
+    this.prequential.importState(state.prequential);
+    this.counts.clear();
+    for (const [task, c] of Object.entries(state.counts)) this.counts.set(task, { ...zeroCounts(), ...c });
+    state.parametersAfterTask.forEach((p, i) => p !== null && (this.parametersAfterTask[i] = p));
+    this.parameters = state.parameters;
+    this.modelVersion = state.modelVersion;
+    this.lastLoss = state.lastLoss ?? undefined;
+    this.trainSeconds = state.trainSeconds;
+    this.tasksLearned = state.tasksLearned;
   }
 
   countsOf(task: TaskName): SampleCounts {

@@ -273,7 +273,8 @@ describe('the daemon on Kafka (real broker)', function () {
       const port = await freePort();
       const child: ChildProcess = spawn(process.execPath, ['-e', `require(${JSON.stringify(MAIN)}).main(process.argv.slice(1)).then((c) => { process.exitCode = c; setTimeout(() => process.exit(c), 2000).unref(); })`, 'run', '--pipeline', pipelineFile, '--metrics-port', String(port)], {
         stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, LIFELONG_BACKEND: process.env.LIFELONG_TEST_BACKEND ?? 'auto', LIFELONG_LOG_LEVEL: 'warn' },
+        // Its checkpoints in the test's directory, not the working directory's checkpoints/.
+        env: { ...process.env, LIFELONG_BACKEND: process.env.LIFELONG_TEST_BACKEND ?? 'auto', LIFELONG_LOG_LEVEL: 'warn', LIFELONG_CHECKPOINT_DIRECTORY: path.join(dir, 'checkpoints') },
       });
       let stderr = '';
       child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
