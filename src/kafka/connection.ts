@@ -102,6 +102,11 @@ export class KafkaConnection {
     return ensured;
   }
 
+  /** The cluster was recreated: topics ensured before are gone, and are ensured again on their next use. */
+  forgetEnsuredTopics(): void {
+    this.topicsEnsured.clear();
+  }
+
   /** A sink registers its flush, so the source can flush it before committing on close. */
   onFlush(flush: () => Promise<void>): void {
     this.flushers.add(flush);

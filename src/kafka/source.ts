@@ -37,9 +37,10 @@ import { within } from './deadline';
 import { DiscoveryPoll } from './discovery-poll';
 import { IdleTask } from './idle-task';
 import { IntakeQueue, type Queued, type QueuedRecord } from './intake-queue';
+import { LogResets, type ResetPartition } from './log-resets';
 import type { KafkaMessageRef } from './message-ref';
 import { OffsetCommits } from './offset-commits';
-import { OffsetLedger } from './partition-progress';
+import { OffsetLedger, type PartitionProgress } from './partition-progress';
 import { OUTLAST_BROKER_RESTART, retryTransient } from './retry';
 import { Signal } from './signal';
 import { KAFKA_SOURCE_DEFAULTS, type KafkaSourceOptions } from './source-options';
@@ -69,6 +70,9 @@ export class KafkaSource implements Source {
   private readonly discovery: DiscoveryPoll;
   private readonly idle: IdleTask;
   private readonly changed = new Signal();
+  private readonly resets: LogResets;
+  /** The check for recreated logs in progress; one at a time. */
+  private following: Promise<void> = Promise.resolve();
 
   private context: SourceContext | undefined;
   private started: Promise<void> | undefined;
@@ -81,8 +85,11 @@ export class KafkaSource implements Source {
   private backpressured = false;
   /** Re-subscribing: yielded samples are being acknowledged; nothing new is yielded meanwhile. */
   private draining = false;
-  /** Refs of samples yielded and not yet acknowledged. */
-  private readonly issued = new WeakSet<object>();
+  /**
+   * Refs of samples yielded and not yet acknowledged, with the progress of their partition when
+   * they were: a partition that starts over meanwhile gets a new one (see resetPartition).
+   */
+  private readonly issued = new WeakMap<object, PartitionProgress | undefined>();
   private unacked = 0;
 
   /**
@@ -136,6 +143,7 @@ export class KafkaSource implements Source {
       () => (this.topics.current !== undefined && this.queue.recordsOf(this.topics.current) > 0) || this.backpressured,
       (quietMs) => this.onIdle(quietMs),
     );
+    this.resets = new LogResets(this.log);
   }
 
   /** True for a topic that is a task: matches the pattern and is none of the topics around tasks. */
@@ -184,11 +192,11 @@ export class KafkaSource implements Source {
     for (const sample of samples) {
       const ref = sample.ref;
       if (typeof ref !== 'object' || ref === null || !this.issued.has(ref)) continue;
+      const progress = this.issued.get(ref);
       this.issued.delete(ref);
       this.unacked -= 1;
       any = true;
-      const { topic, partition, offset } = ref as KafkaMessageRef;
-      this.ledger.finish(topic, partition, Number(offset));
+      progress?.finish(Number((ref as KafkaMessageRef).offset));
     }
     if (!any) return;
     this.changed.notify();
@@ -267,7 +275,7 @@ export class KafkaSource implements Source {
           return undefined;
         }
         const ref: KafkaMessageRef = { topic, partition, offset: message.offset, key: message.key };
-        this.issued.add(ref);
+        this.issued.set(ref, this.ledger.progressOf(topic, partition));
         this.unacked += 1;
         if (isRequest) return { ...decoded.sample, task: TASK_AGNOSTIC, ref };
         this.topics.noteTask(topic, decoded.sample.task);
@@ -294,6 +302,7 @@ export class KafkaSource implements Source {
 
   private async deadLetter(item: QueuedRecord, task: TaskName | undefined, reason: DeadLetterReason, detail: string): Promise<void> {
     const { topic, partition, message } = item;
+    const progress = this.ledger.progressOf(topic, partition);
     try {
       await this.deadLetters.send(message, reason, detail, { topic, partition, offset: message.offset });
     } catch (error) {
@@ -301,13 +310,13 @@ export class KafkaSource implements Source {
       this.fail(error as LifelongError);
       throw error;
     }
-    this.done(item);
+    this.done(item, progress);
     this.context?.reject(task, reason, detail);
   }
 
   /** A record needing no acknowledgement is done (control yielded, dead letter produced). */
-  private done(item: QueuedRecord): void {
-    this.ledger.finish(item.topic, item.partition, item.offset);
+  private done(item: QueuedRecord, progress = this.ledger.progressOf(item.topic, item.partition)): void {
+    progress?.finish(item.offset);
     void this.commits.schedule().catch(() => undefined);
   }
 
@@ -321,7 +330,13 @@ export class KafkaSource implements Source {
       this.applyPauses();
       return;
     }
-    const progress = this.ledger.partition(topic, partition);
+    let progress = this.ledger.partition(topic, partition);
+    const high = Number(batch.highWatermark);
+    if (progress.next !== undefined && high < progress.next) {
+      // kafkajs met OFFSET_OUT_OF_RANGE and went back to the log's start: the topic was recreated.
+      this.resetPartition(topic, partition, `its log now ends at offset ${high}, below offset ${progress.next} already read`);
+      progress = this.ledger.partition(topic, partition);
+    }
     let taken = 0;
     for (const message of batch.messages) {
       const offset = Number(message.offset);
@@ -381,7 +396,55 @@ export class KafkaSource implements Source {
     const toSubscribe = [...fresh];
     if (this.requestTopic && names.has(this.requestTopic) && !this.subscribed.has(this.requestTopic)) toSubscribe.push(this.requestTopic);
     if (toSubscribe.length > 0) await this.subscribe(toSubscribe);
+    await this.followRecreatedLogs(admin);
     await this.advance(admin);
+  }
+
+  /**
+   * Partitions whose log started over (log-resets.ts) are read again from their start: after a
+   * wiped broker every partition, the group's offsets being gone with it. Tasks keep their
+   * phases: a recreated topic of an ended task is evaluated, of the current task trained.
+   */
+  private followRecreatedLogs(admin: Admin): Promise<void> {
+    this.following = this.following.then(async () => {
+      if (await this.resets.clusterChanged(admin)) {
+        this.connection.forgetEnsuredTopics();
+        const read = this.ledger.partitions();
+        for (const { topic, partition } of read) this.resetPartition(topic, partition, 'the cluster was recreated');
+        // A topic not back yet has no start: the new group reads it from its start when it is.
+        for (const topic of new Set(read.map((p) => p.topic))) {
+          for (const start of await this.resets.starts(admin, topic)) {
+            if (read.some((p) => p.topic === topic && p.partition === start.partition)) this.seek(start);
+          }
+        }
+        return;
+      }
+      for (const topic of new Set(this.ledger.partitions().map((p) => p.topic))) {
+        for (const shrunk of await this.resets.shrunk(admin, topic, (partition) => this.ledger.intake(topic, partition))) {
+          this.resetPartition(topic, shrunk.partition, `its log now ends at offset ${shrunk.high}, below offset ${this.ledger.intake(topic, shrunk.partition)} already read`);
+          this.seek(shrunk);
+        }
+      }
+    });
+    return this.following;
+  }
+
+  /** Forgets what was taken in from a partition whose log started over; its queued records are of the old log. */
+  private resetPartition(topic: string, partition: number, why: string): void {
+    this.ledger.reset(topic, partition);
+    this.queue.drop((r) => r.topic === topic && r.partition === partition);
+    this.log.warn(`kafka: ${topic}[${partition}] is read again from its start: ${why}`);
+    this.options.onPartitionReset?.(topic, partition);
+  }
+
+  /** Fetching goes back to the log's start (without committing it: commits follow what is done). */
+  private seek({ topic, partition, low }: ResetPartition): void {
+    try {
+      this.consumer.seek({ topic, partition, offset: String(low) });
+    } catch (error) {
+      // Between runs: the rejoin fetches from the group's offsets, gone with a recreated cluster.
+      this.log.debug(`kafka: could not seek ${topic}[${partition}] to ${low}: ${(error as Error).message}`);
+    }
   }
 
   /**
