@@ -41,7 +41,8 @@ import { LogResets, type ResetPartition } from './log-resets';
 import type { KafkaMessageRef } from './message-ref';
 import { OffsetCommits } from './offset-commits';
 import { OffsetLedger, type PartitionProgress } from './partition-progress';
-import { OUTLAST_BROKER_RESTART, retryTransient } from './retry';
+import { isUnreachable } from './error-causes';
+import { OUTLAST_BROKER_RESTART, retryTransient, UNTIL_THE_BROKER_IS_BACK } from './retry';
 import { Signal } from './signal';
 import { KAFKA_SOURCE_DEFAULTS, type KafkaSourceOptions } from './source-options';
 import { TaskTopics } from './task-topics';
@@ -227,6 +228,8 @@ export class KafkaSource implements Source {
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart) {
         this.log.warn(`kafka consumer crashed, kafkajs restarts it: ${payload.error.message}`);
+      } else if (isUnreachable(payload.error)) {
+        this.restartConsumer(payload.error);
       } else {
         this.fail(new LifelongError(`kafka consumer crashed: ${payload.error.message}`, { cause: payload.error }));
       }
@@ -496,6 +499,23 @@ export class KafkaSource implements Source {
         this.changed.notify();
       }
     }
+  }
+
+  /**
+   * kafkajs does not restart a consumer that crashed on an error it calls non-retriable, such as
+   * no group coordinator (a recreated broker before its offsets topic exists): it is restarted
+   * here, for as long as the broker stays away, with the topics it had.
+   */
+  private restartConsumer(error: Error): void {
+    this.log.warn(`kafka consumer crashed (${error.message}); restarting it once the broker answers`);
+    this.consumerRunning = false;
+    const restart = async (): Promise<void> => {
+      await this.consumer.connect();
+      await this.resubscribe([...this.subscribed]);
+    };
+    retryTransient('restarting the consumer', restart, UNTIL_THE_BROKER_IS_BACK, { log: this.log, stopped: () => this.finished }).catch((failure: unknown) => {
+      if (!this.finished) this.fail(new LifelongError(`kafka consumer crashed and could not restart: ${(failure as Error).message}`, { cause: failure }));
+    });
   }
 
   /** Begins the next task when the current one is done with (see TaskTopics.advance). */

@@ -71,7 +71,7 @@ class Daemon {
       heartbeatIntervalMs: 500,
       maxWaitTimeMs: 100,
       commitIntervalMs: 200,
-      closeTimeoutMs: 10_000,
+      closeTimeoutMs: 20_000,
       onPartitionReset: (topic, partition) => this.resets.push(`${topic}[${partition}]`),
       log: warningLog(this.warnings),
     });
