@@ -195,10 +195,13 @@ function resolveSourceSection<T extends SourceType>(
     type: { doc: 'Source type.', format: formats.oneOf([type]), default: type },
     ...section.schema,
   } as convict.Schema<SourceFields<T> & { type: T }>;
-  const resolved = resolveConfig(schema, { file: values }, 'source');
+  // convict reads an object under a key whose default is not one (ssl: false) as undeclared
+  // nested keys: it checks `true` in its place, and config/kafka-security.ts the object.
+  const tls = type === 'kafka' && isPlainObject(values.ssl) ? values.ssl : undefined;
+  const resolved = resolveConfig(schema, { file: tls === undefined ? values : { ...values, ssl: true } }, 'source');
   issues.push(...resolved.issues);
   if (resolved.value === undefined) return undefined;
-  const { type: _type, ...fields } = resolved.value;
+  const { type: _type, ...fields } = tls === undefined ? resolved.value : { ...resolved.value, ssl: tls };
   const completed = section.complete ? section.complete(fields as SourceFields<T>, issues) : fields;
   return { type, ...completed } as unknown as SourceConfig;
 }

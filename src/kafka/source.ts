@@ -176,7 +176,8 @@ export class KafkaSource implements Source {
     this.context = context;
     if (!this.finished) {
       this.started = this.start().catch((error: unknown) => {
-        this.fail(error instanceof LifelongError ? error : new LifelongError(`kafka source could not start: ${(error as Error).message}`, { cause: error }));
+        const hint = (error as Error).name === 'KafkaJSSASLAuthenticationError' ? ' (check source.sasl: mechanism, username and password)' : '';
+        this.fail(error instanceof LifelongError ? error : new LifelongError(`kafka source could not start: ${(error as Error).message}${hint}`, { cause: error }));
       });
     }
     return {
