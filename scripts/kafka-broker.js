@@ -3,12 +3,15 @@
 // and demos, run from Maven Central jars: there is no Docker engine and no Kafka package in Debian.
 //
 //   node scripts/kafka-broker.js start [--port 9092] [--controller-port 9093] [--data DIR] [--foreground]
+//                                      [--sasl-port P [--sasl-users USER:PASSWORD,...]] [--tls-port P]
 //   node scripts/kafka-broker.js stop [--data DIR]
 //   node scripts/kafka-broker.js status [--data DIR]
 //
 // `start` prints `127.0.0.1:PORT` on stdout once the broker answers metadata requests; progress goes to
 // stderr. The jars are collected once with Maven into $LIFELONG_CACHE/kafka-<version>/ (default
-// ~/.cache/lifelong/kafka-<version>/). Plain CommonJS with node:* only, so it runs before `npm ci`;
+// ~/.cache/lifelong/kafka-<version>/). --sasl-port adds a SASL_PLAINTEXT listener (mechanism PLAIN, the users
+// given); --tls-port adds an SSL listener with a self-signed certificate for 127.0.0.1 made with
+// openssl into DATA/tls/ (its CA is DATA/tls/ca.pem). Plain CommonJS with node:* only, so it runs before `npm ci`;
 // test/helpers/kafka.ts requires the same functions.
 'use strict';
 
@@ -176,15 +179,80 @@ function assertPortFree(port, name) {
   });
 }
 
-function serverProperties({ port, controllerPort, logDir }) {
+/** The default SASL/PLAIN user of --sasl-port (a test broker's, not a secret). */
+const DEFAULT_SASL_USERS = { lifelong: 'lifelong-secret' };
+
+/** `user:password,...` to { user: password }. */
+function parseSaslUsers(text) {
+  const users = {};
+  for (const entry of text.split(',').filter((e) => e !== '')) {
+    const at = entry.indexOf(':');
+    if (at < 1 || at === entry.length - 1) throw new BrokerError(`--sasl-users takes USER:PASSWORD[,USER:PASSWORD...], got "${entry}"`);
+    users[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  if (Object.keys(users).length === 0) throw new BrokerError('--sasl-users names no user');
+  return users;
+}
+
+/** Users and passwords go into a JAAS string inside a properties file: plain characters only. */
+function checkSaslUsers(users) {
+  for (const [user, password] of Object.entries(users)) {
+    if (!/^[A-Za-z0-9._-]+$/.test(user) || !/^[A-Za-z0-9._@%+=-]+$/.test(password)) {
+      throw new BrokerError(`SASL user "${user}": names take A-Z a-z 0-9 . _ - and passwords those and @ % + =`);
+    }
+  }
+  return users;
+}
+
+/**
+ * A self-signed certificate for HOST (and localhost) with its key, made with openssl: DIR/broker.pem
+ * (PKCS#8 key, then certificate: a Kafka PEM keystore) and DIR/ca.pem (the certificate, for clients).
+ * Kept across restarts on the same data dir.
+ */
+function ensureTlsFiles(dir) {
+  const keystore = path.join(dir, 'broker.pem');
+  const ca = path.join(dir, 'ca.pem');
+  if (fs.existsSync(keystore) && fs.existsSync(ca)) return { keystore, ca };
+  fs.mkdirSync(dir, { recursive: true });
+  const key = path.join(dir, 'key.pem');
+  const made = spawnSync('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '30', '-subj', `/CN=${HOST}`,
+    '-addext', `subjectAltName=IP:${HOST},DNS:localhost`, '-keyout', key, '-out', ca,
+  ], { encoding: 'utf8' });
+  if (made.error !== undefined) throw new BrokerError(`--tls-port needs openssl to make a certificate: ${made.error.code ?? made.error.message}`);
+  if (made.status !== 0) throw new BrokerError(`openssl could not make a certificate:\n${made.stderr}`);
+  fs.writeFileSync(keystore, fs.readFileSync(key, 'utf8') + fs.readFileSync(ca, 'utf8'), { mode: 0o600 });
+  fs.rmSync(key);
+  return { keystore, ca };
+}
+
+function serverProperties({ port, controllerPort, logDir, saslPort, saslUsers, tlsPort, tls }) {
+  const listeners = [`PLAINTEXT://${HOST}:${port}`];
+  const protocols = ['PLAINTEXT:PLAINTEXT', 'CONTROLLER:PLAINTEXT'];
+  const security = [];
+  if (saslPort !== undefined) {
+    listeners.push(`SASL_PLAINTEXT://${HOST}:${saslPort}`);
+    protocols.push('SASL_PLAINTEXT:SASL_PLAINTEXT');
+    const users = Object.entries(saslUsers).map(([user, password]) => `user_${user}="${password}"`).join(' ');
+    security.push(
+      'listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN',
+      `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${users};`,
+    );
+  }
+  if (tlsPort !== undefined) {
+    listeners.push(`SSL://${HOST}:${tlsPort}`);
+    protocols.push('SSL:SSL');
+    security.push('listener.name.ssl.ssl.keystore.type=PEM', `listener.name.ssl.ssl.keystore.location=${tls.keystore}`);
+  }
   return [
     '# Written by scripts/kafka-broker.js: one KRaft node that is both broker and controller.',
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@${HOST}:${controllerPort}`,
-    `listeners=PLAINTEXT://${HOST}:${port},CONTROLLER://${HOST}:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${HOST}:${port}`,
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `listeners=${[...listeners, `CONTROLLER://${HOST}:${controllerPort}`].join(',')}`,
+    `advertised.listeners=${listeners.join(',')}`,
+    `listener.security.protocol.map=${protocols.join(',')}`,
+    ...security,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
     `log.dirs=${logDir}`,
@@ -383,8 +451,10 @@ async function waitUntilReady({ port, child, logFile, timeoutMs }) {
 
 /**
  * Starts a broker and resolves once it serves clients. Options: port, controllerPort, dataDir (default a
- * fresh temp dir, removed again by stopBroker), foreground (inherit stdio, stay attached),
- * readyTimeoutMs, log (progress messages). Resolves with the broker's state (also in DATA/broker.json).
+ * fresh temp dir, removed again by stopBroker), saslPort and saslUsers ({ user: password }, a
+ * SASL_PLAINTEXT listener with PLAIN), tlsPort (an SSL listener, self-signed), foreground (inherit
+ * stdio, stay attached), readyTimeoutMs, log (progress messages). Resolves with the broker's state
+ * (also in DATA/broker.json): saslBootstrap, tlsBootstrap and tlsCaFile where those listeners exist.
  */
 async function startBroker(options = {}) {
   const port = options.port ?? DEFAULT_PORT;
@@ -393,6 +463,13 @@ async function startBroker(options = {}) {
   checkPort(port, '--port');
   checkPort(controllerPort, '--controller-port');
   if (port === controllerPort) throw new BrokerError(`--port and --controller-port must differ (both ${port})`);
+  const saslPort = options.saslPort;
+  const tlsPort = options.tlsPort;
+  if (saslPort !== undefined) checkPort(saslPort, '--sasl-port');
+  if (tlsPort !== undefined) checkPort(tlsPort, '--tls-port');
+  const ports = [port, controllerPort, saslPort, tlsPort].filter((p) => p !== undefined);
+  if (new Set(ports).size !== ports.length) throw new BrokerError(`the broker's ports must differ, got ${ports.join(', ')}`);
+  const saslUsers = checkSaslUsers(options.saslUsers ?? DEFAULT_SASL_USERS);
 
   const java = findJava();
   const dataDir = options.dataDir
@@ -412,12 +489,15 @@ async function startBroker(options = {}) {
     }
     await assertPortFree(port, '--port');
     await assertPortFree(controllerPort, '--controller-port');
+    if (saslPort !== undefined) await assertPortFree(saslPort, '--sasl-port');
+    if (tlsPort !== undefined) await assertPortFree(tlsPort, '--tls-port');
     const libs = await ensureJars(log);
+    const tls = tlsPort === undefined ? undefined : ensureTlsFiles(path.join(dataDir, 'tls'));
 
     const logDir = path.join(dataDir, 'kraft-logs');
     const config = path.join(dataDir, 'server.properties');
     const logFile = path.join(dataDir, LOG_FILE);
-    fs.writeFileSync(config, serverProperties({ port, controllerPort, logDir }));
+    fs.writeFileSync(config, serverProperties({ port, controllerPort, logDir, saslPort, saslUsers, tlsPort, tls }), { mode: 0o600 });
     if (!fs.existsSync(path.join(logDir, 'meta.properties'))) {
       const format = await run(java, [...jvmArgs(libs), 'kafka.tools.StorageTool', 'format', '-t', randomClusterId(), '-c', config]);
       if (format.code !== 0) throw new BrokerError(`formatting the KRaft storage in ${logDir} failed:\n${format.output.trim()}`);
@@ -440,6 +520,8 @@ async function startBroker(options = {}) {
       bootstrap: `${HOST}:${port}`,
       port,
       controllerPort,
+      ...(saslPort !== undefined ? { saslBootstrap: `${HOST}:${saslPort}`, saslPort } : {}),
+      ...(tls !== undefined ? { tlsBootstrap: `${HOST}:${tlsPort}`, tlsPort, tlsCaFile: tls.ca } : {}),
       dataDir,
       tempData,
       logFile,
@@ -519,6 +601,7 @@ async function brokerStatus(options = {}) {
 
 const USAGE = `usage:
   node scripts/kafka-broker.js start [--port ${DEFAULT_PORT}] [--controller-port ${DEFAULT_CONTROLLER_PORT}] [--data DIR] [--foreground]
+                                     [--sasl-port P [--sasl-users USER:PASSWORD,...]] [--tls-port P]
   node scripts/kafka-broker.js stop [--data DIR]
   node scripts/kafka-broker.js status [--data DIR]
 env: LIFELONG_CACHE (jar cache root, default ~/.cache/lifelong), JAVA_HOME, KAFKA_HEAP_OPTS (default "${DEFAULT_HEAP_OPTS}")`;
@@ -526,7 +609,7 @@ env: LIFELONG_CACHE (jar cache root, default ~/.cache/lifelong), JAVA_HOME, KAFK
 function parseArgs(argv) {
   const [command, ...rest] = argv;
   const flags = {};
-  const takesValue = new Set(['port', 'controller-port', 'data']);
+  const takesValue = new Set(['port', 'controller-port', 'data', 'sasl-port', 'sasl-users', 'tls-port']);
   for (let i = 0; i < rest.length; i += 1) {
     const match = /^--([a-z-]+)(?:=(.*))?$/.exec(rest[i]);
     if (match === null) throw new BrokerError(`unexpected argument ${rest[i]}\n${USAGE}`);
@@ -546,7 +629,17 @@ function parseArgs(argv) {
     if (!/^\d+$/.test(flags[name])) throw new BrokerError(`--${name} must be a port number, got "${flags[name]}"`);
     return Number(flags[name]);
   };
-  return { command, port: portFlag('port'), controllerPort: portFlag('controller-port'), dataDir: flags.data, foreground: flags.foreground === true };
+  if (flags['sasl-users'] !== undefined && flags['sasl-port'] === undefined) throw new BrokerError(`--sasl-users goes with --sasl-port\n${USAGE}`);
+  return {
+    command,
+    port: portFlag('port'),
+    controllerPort: portFlag('controller-port'),
+    saslPort: portFlag('sasl-port'),
+    ...(flags['sasl-users'] !== undefined ? { saslUsers: parseSaslUsers(flags['sasl-users']) } : {}),
+    tlsPort: portFlag('tls-port'),
+    dataDir: flags.data,
+    foreground: flags.foreground === true,
+  };
 }
 
 /** --data as given, else the temp dir that the last `start` without --data recorded. */
@@ -580,6 +673,8 @@ async function main(argv) {
       const broker = await startBroker({ ...args, log });
       if (args.dataDir === undefined) fs.writeFileSync(DEFAULT_POINTER, JSON.stringify({ dataDir: broker.dataDir }));
       log(`Kafka ${KAFKA_VERSION} ready in ${((Date.now() - started) / 1000).toFixed(1)} s (pid ${broker.pid}, data ${broker.dataDir})`);
+      if (broker.saslBootstrap) log(`SASL_PLAINTEXT (PLAIN) on ${broker.saslBootstrap}, users ${Object.keys(args.saslUsers ?? DEFAULT_SASL_USERS).join(', ')}`);
+      if (broker.tlsBootstrap) log(`SSL on ${broker.tlsBootstrap}, CA certificate ${broker.tlsCaFile}`);
       process.stdout.write(`${broker.bootstrap}\n`);
       if (!args.foreground) return 0;
       // Foreground: stay attached until the broker exits; Ctrl-C stops it cleanly.

@@ -93,7 +93,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   };
   const daemon = loadDaemonConfig(options.config ?? (fs.existsSync(DEFAULT_DAEMON_CONFIG) ? DEFAULT_DAEMON_CONFIG : undefined), overrides);
   const log = createLogger(daemon.log.level, daemon.log.format);
-  const pipeline = withBrokers(loadPipelineConfig(options.pipeline), options.brokers ?? process.env.LIFELONG_KAFKA_BROKERS);
+  const pipeline = withBrokers(loadPipelineConfig(options.pipeline, { moduleDirs: daemon.strategies.moduleDirs }), options.brokers ?? process.env.LIFELONG_KAFKA_BROKERS);
   if (pipeline.source.type === 'kafka' && options.compare.length > 0) {
     throw new UsageError('--compare replays one finite stream for each strategy; a Kafka stream is consumed once', '--compare');
   }

@@ -7,6 +7,7 @@ import type convict from 'convict';
 import { DEFAULT_MAX_TASKS } from '../metrics/prometheus';
 import { configErrorFor } from './config-issue';
 import { formats } from './formats';
+import { DEFAULT_MODULE_DIRS } from './module-dirs';
 import { readJsonObject } from './read-json-object';
 import { resolveConfig } from './resolve-config';
 
@@ -34,10 +35,19 @@ export interface LogConfig {
   readonly format: LogFormat;
 }
 
+export interface StrategiesConfig {
+  /**
+   * The directories a pipeline's strategy.module may be loaded from (config/module-dirs.ts):
+   * '{pipeline}' is the pipeline file's folder, relative paths are against the working directory.
+   */
+  readonly moduleDirs: readonly string[];
+}
+
 export interface DaemonConfig {
   readonly backend: BackendName;
   readonly metrics: MetricsConfig;
   readonly log: LogConfig;
+  readonly strategies: StrategiesConfig;
 }
 
 /** Any subset of the daemon config; numbers and booleans may be given as strings (flags). */
@@ -91,6 +101,13 @@ const DAEMON_SCHEMA: convict.Schema<DaemonConfig> = {
       format: formats.oneOf(LOG_FORMATS),
       default: 'text',
       env: 'LIFELONG_LOG_FORMAT',
+    },
+  },
+  strategies: {
+    moduleDirs: {
+      doc: "Directories a pipeline's strategy.module may be loaded from: '{pipeline}' is the pipeline file's folder, relative paths are against the working directory; [] allows none.",
+      format: formats.stringList({ pattern: /\S/, expects: "an array of directories ('{pipeline}' allowed)" }),
+      default: [...DEFAULT_MODULE_DIRS],
     },
   },
 };

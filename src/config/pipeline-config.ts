@@ -16,6 +16,8 @@ import { builtinStrategies } from '../strategies/registry';
 import { configErrorFor, type ConfigIssue } from './config-issue';
 import { formats } from './formats';
 import { isPlainObject, render } from './json-value';
+import { resolveSasl, resolveTls } from './kafka-security';
+import { checkModuleDir, DEFAULT_MODULE_DIRS } from './module-dirs';
 import { readJsonObject } from './read-json-object';
 import { resolveConfig } from './resolve-config';
 
@@ -81,9 +83,12 @@ export interface KafkaSourceConfig {
   readonly idleTaskMs: number;
   /** A new consumer group starts at the beginning of the topics (true) or at their end. */
   readonly fromBeginning: boolean;
-  /** Passed to kafkajs as is: `ssl` (true or TLS options) and `sasl` ({mechanism, username, password}). */
+  /**
+   * TLS: false, true (the system's CAs), or options (config/kafka-security.ts: ca/cert/key as PEM
+   * or caFile/certFile/keyFile, made absolute here; passphrase, servername, rejectUnauthorized).
+   */
   readonly ssl: Readonly<Record<string, unknown>> | boolean;
-  /** Empty for none. */
+  /** SASL: {mechanism, username, password} (a passwordEnv is read into password here); empty for none. */
   readonly sasl: Readonly<Record<string, unknown>>;
   /** How long a graceful shutdown may take to finish, commit and flush before it fails, in ms. */
   readonly shutdownTimeoutMs: number;
@@ -150,8 +155,8 @@ const SOURCE_SECTIONS: { readonly [T in SourceType]: SourceSection<T> } = {
       requestTopic: { doc: "Topic of task-agnostic prediction requests; '' for none.", format: formats.string({ pattern: /^[a-zA-Z0-9._-]*$/, expects: "a Kafka topic name or ''" }), default: '' },
       idleTaskMs: { doc: 'End the current task after this long without its messages; 0 = never.', format: formats.integer({ min: 0 }), default: 0 },
       fromBeginning: { doc: 'A new group starts at the beginning of the topics.', format: formats.boolean(), default: true },
-      ssl: { doc: 'kafkajs ssl option (true or TLS options); false for plaintext.', format: formats.objectOrBoolean(), default: false },
-      sasl: { doc: 'kafkajs sasl option ({mechanism, username, password}); {} for none.', format: formats.object(), default: {} },
+      ssl: { doc: 'TLS: true, or {caFile, certFile, keyFile, ca, cert, key, passphrase, servername, rejectUnauthorized}; false for plaintext.', format: formats.objectOrBoolean(), default: false },
+      sasl: { doc: 'SASL: {mechanism: plain|scram-sha-256|scram-sha-512, username, password or passwordEnv}; {} for none.', format: formats.object(), default: {} },
       shutdownTimeoutMs: { doc: 'Deadline of a graceful shutdown (finish, commit, flush), ms.', format: formats.integer({ min: 100 }), default: 15000 },
       maxWaitTimeMs: { doc: 'Longest a fetch waits for data, ms (also the delay before a resumed topic is read).', format: formats.integer({ min: 10 }), default: 100 },
       maxQueued: { doc: 'Records held before fetching pauses.', format: formats.integer({ min: 1 }), default: 1000 },
@@ -204,10 +209,13 @@ function resolveSourceSection<T extends SourceType>(
     type: { doc: 'Source type.', format: formats.oneOf([type]), default: type },
     ...section.schema,
   } as convict.Schema<SourceFields<T> & { type: T }>;
-  const resolved = resolveConfig(schema, { file: values }, 'source');
+  // convict reads an object under a key whose default is not one (ssl: false) as undeclared
+  // nested keys: it checks `true` in its place, and config/kafka-security.ts the object.
+  const tls = type === 'kafka' && isPlainObject(values.ssl) ? values.ssl : undefined;
+  const resolved = resolveConfig(schema, { file: tls === undefined ? values : { ...values, ssl: true } }, 'source');
   issues.push(...resolved.issues);
   if (resolved.value === undefined) return undefined;
-  const { type: _type, ...fields } = resolved.value;
+  const { type: _type, ...fields } = tls === undefined ? resolved.value : { ...resolved.value, ssl: tls };
   const completed = section.complete ? section.complete(fields as SourceFields<T>, issues) : fields;
   return { type, ...completed } as unknown as SourceConfig;
 }
@@ -386,23 +394,36 @@ const PIPELINE_SCHEMA: convict.Schema<PipelineFile> = {
 
 const BUILTINS = builtinStrategies();
 
+export interface LoadPipelineOptions {
+  /**
+   * The directories `strategy.module` may load from (the daemon config's strategies.moduleDirs):
+   * '{pipeline}' is the pipeline file's folder, relative paths are against the working directory.
+   * Default DEFAULT_MODULE_DIRS.
+   */
+  readonly moduleDirs?: readonly string[];
+}
+
 /**
  * Loads and validates a pipeline file. `strategy.module`, if set, comes back as an absolute path
- * resolved against the file's folder (and must exist). Throws one ConfigError naming the file
- * and every offending key.
+ * resolved against the file's folder; it must exist under one of `options.moduleDirs`. A Kafka
+ * source's `ssl` file paths come back absolute and a `sasl.passwordEnv` read. Throws one
+ * ConfigError naming the file and every offending key.
  */
-export function loadPipelineConfig(file: string): PipelineConfig {
+export function loadPipelineConfig(file: string, options: LoadPipelineOptions = {}): PipelineConfig {
   const values = readJsonObject(file, 'pipeline config');
   const resolved = resolveConfig(PIPELINE_SCHEMA, { file: values });
   const issues = [...resolved.issues];
-  const source = resolveSource(values.source, issues);
+  const folder = path.dirname(path.resolve(file));
+  let source = resolveSource(values.source, issues);
+  if (source?.type === 'kafka') source = { ...source, ssl: resolveTls(source.ssl, folder, issues), sasl: resolveSasl(source.sasl, issues) };
 
   // Checked from the file's values so that a missing module is reported with the other problems.
   let module: string | undefined;
   const relative = isPlainObject(values.strategy) ? values.strategy.module : undefined;
   if (typeof relative === 'string' && relative !== '') {
-    module = path.resolve(path.dirname(path.resolve(file)), relative);
+    module = path.resolve(folder, relative);
     if (!fs.existsSync(module)) issues.push({ key: 'strategy.module', problem: `no such file: ${module}` });
+    else checkModuleDir(module, options.moduleDirs ?? DEFAULT_MODULE_DIRS, folder, issues);
   }
 
   // A user's module is not loaded here (that runs its code); run-pipeline checks its descriptor.

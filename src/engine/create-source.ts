@@ -1,5 +1,6 @@
 import type { SourceConfig } from '../config/pipeline-config';
 import { silentLogger, type Logger } from '../core/log';
+import type { LifelongMetrics } from '../metrics/prometheus';
 import type { Scenario } from '../core/types';
 import type { StepSink } from '../operators/step-sink';
 import { createEmbeddedSource, type EmbeddedSource } from '../sources/embedded';
@@ -14,8 +15,8 @@ export interface CreatedSource {
   readonly sink?: StepSink;
 }
 
-/** Builds the source a pipeline names. One place to add a source type. */
-export function createSource(config: SourceConfig, scenario: Scenario, seed: number, log: Logger = silentLogger): CreatedSource {
+/** Builds the source a pipeline names. One place to add a source type. `metrics` counts what only the source sees. */
+export function createSource(config: SourceConfig, scenario: Scenario, seed: number, log: Logger = silentLogger, metrics?: LifelongMetrics): CreatedSource {
   switch (config.type) {
     case 'split-mnist':
     case 'permuted-mnist':
@@ -53,6 +54,7 @@ export function createSource(config: SourceConfig, scenario: Scenario, seed: num
         maxQueued: config.maxQueued,
         commitIntervalMs: config.commitIntervalMs,
         ...(config.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: config.sessionTimeoutMs, heartbeatIntervalMs: Math.min(3000, Math.floor(config.sessionTimeoutMs / 3)) } : {}),
+        ...(metrics ? { onPartitionReset: (topic: string) => metrics.countPartitionReset(topic) } : {}),
         log,
       });
       return { source, outputUnits: 0, sink };

@@ -78,7 +78,7 @@ export function createStrategy(descriptor: StrategyDescriptor, options: Strategy
 export async function runPipeline(options: RunPipelineOptions): Promise<RunReport> {
   const { pipeline } = options;
   const log = options.log ?? silentLogger;
-  const { source, outputUnits, sink } = options.source ?? createSource(pipeline.source, pipeline.scenario, pipeline.seed, log);
+  const { source, outputUnits, sink } = options.source ?? createSource(pipeline.source, pipeline.scenario, pipeline.seed, log, options.metrics);
   const units = pipeline.model.outputUnits > 0 ? pipeline.model.outputUnits : outputUnits;
   if (units < 1) throw new ConfigError(`model.outputUnits must be set for source type ${pipeline.source.type}`, undefined, 'model.outputUnits');
   const name = options.strategyOverride?.name ?? pipeline.strategy.name;

@@ -6,12 +6,13 @@
 import { Kafka, logLevel as KafkaLogLevel, Partitioners, type Admin, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
 import { LifelongError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
+import { tlsOptions } from './tls-options';
 
 /** How to reach the cluster; shared by the source, the predictions sink and the producer tool. */
 export interface KafkaClientOptions {
   readonly brokers: readonly string[];
   readonly clientId: string;
-  /** kafkajs `ssl`, passed as is (false or absent: plaintext). */
+  /** TLS: false or absent plaintext, true the system's CAs, or tls.connect options (see tls-options.ts for caFile, certFile, keyFile). */
   readonly ssl?: unknown;
   /** kafkajs `sasl`, passed as is; an empty object means none. */
   readonly sasl?: unknown;
@@ -44,7 +45,8 @@ export function kafkaConfig(options: KafkaClientOptions, log: Logger): KafkaConf
     logCreator: kafkaLogCreator(log),
     ...(options.retries !== undefined ? { retry: { retries: options.retries } } : {}),
   };
-  if (options.ssl !== undefined && options.ssl !== false) config.ssl = options.ssl as KafkaConfig['ssl'];
+  const ssl = tlsOptions(options.ssl);
+  if (ssl !== undefined) config.ssl = ssl;
   if (hasKeys(options.sasl)) config.sasl = options.sasl as KafkaConfig['sasl'];
   return config;
 }
@@ -100,6 +102,11 @@ export class KafkaConnection {
       this.topicsEnsured.set(topic, ensured);
     }
     return ensured;
+  }
+
+  /** The cluster was recreated: topics ensured before are gone, and are ensured again on their next use. */
+  forgetEnsuredTopics(): void {
+    this.topicsEnsured.clear();
   }
 
   /** A sink registers its flush, so the source can flush it before committing on close. */

@@ -19,3 +19,18 @@ export function isTransient(error: unknown): boolean {
   const e = error as { retriable?: unknown; name?: unknown };
   return e.retriable === true || e.name === 'KafkaJSNumberOfRetriesExceeded';
 }
+
+/** kafkajs errors that mean a broker or the group's coordinator cannot be reached yet. */
+const UNREACHABLE = new Set(['KafkaJSGroupCoordinatorNotFound', 'KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSBrokerNotFound']);
+
+/**
+ * True when a kafkajs error, or one it wraps, says a broker or the group coordinator is not there
+ * (yet): a broker restarting, or a recreated one whose offsets topic does not exist yet. kafkajs
+ * gives up on these as non-retriable once its own retries ran out.
+ */
+export function isUnreachable(error: unknown): boolean {
+  for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (UNREACHABLE.has(String((e as { name?: unknown }).name))) return true;
+  }
+  return false;
+}

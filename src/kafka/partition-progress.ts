@@ -81,6 +81,25 @@ export class OffsetLedger {
     return progress;
   }
 
+  /** The partition's progress if it has one (records were taken from it). */
+  progressOf(topic: string, partition: number): PartitionProgress | undefined {
+    return this.progress.get(topic)?.get(partition);
+  }
+
+  /**
+   * The partition's log started over (a recreated topic or broker): its progress is forgotten,
+   * so its records are taken in again from wherever fetching restarts. Acknowledgements of records
+   * in hand from before go to the forgotten progress, which holds them (see KafkaSource.acknowledge).
+   */
+  reset(topic: string, partition: number): void {
+    this.progress.get(topic)?.delete(partition);
+  }
+
+  /** The partitions records were taken from. */
+  partitions(): { topic: string; partition: number }[] {
+    return [...this.progress].flatMap(([topic, partitions]) => [...partitions.keys()].map((partition) => ({ topic, partition })));
+  }
+
   /** Offset after the last record taken in from the partition; undefined before any. */
   intake(topic: string, partition: number): number | undefined {
     return this.progress.get(topic)?.get(partition)?.next;
@@ -90,10 +109,13 @@ export class OffsetLedger {
     this.progress.get(topic)?.get(partition)?.finish(offset);
   }
 
-  /** The group committed `offset` (offsets only grow: an older report is ignored). */
+  /**
+   * The group committed `offset` (offsets only grow: an older report is ignored, and so is one
+   * above the intake, a commit of the log before it started over).
+   */
   committed(topic: string, partition: number, offset: number): void {
     const progress = this.progress.get(topic)?.get(partition);
-    if (progress) progress.committed = Math.max(progress.committed ?? -1, offset);
+    if (progress && progress.next !== undefined && offset <= progress.next) progress.committed = Math.max(progress.committed ?? -1, offset);
   }
 
   /**

@@ -14,6 +14,9 @@ export interface RetryPolicy {
  */
 export const OUTLAST_BROKER_RESTART: RetryPolicy = { attempts: 5, initialDelayMs: 1000, maxDelayMs: 8000 };
 
+/** For the consumer itself: a daemon waits for its broker as long as it takes (every 8 s at most). */
+export const UNTIL_THE_BROKER_IS_BACK: RetryPolicy = { attempts: Number.POSITIVE_INFINITY, initialDelayMs: 1000, maxDelayMs: 8000 };
+
 export interface RetryControl {
   readonly log: Logger;
   /** Asked before each wait: true stops retrying (the source is closing). */

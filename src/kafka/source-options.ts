@@ -42,6 +42,11 @@ export interface KafkaSourceOptions extends KafkaClientOptions {
   readonly commitIntervalMs?: number;
   /** Before re-subscribing to new topics, wait at most this long for yielded samples' acknowledgements, ms. Default 5000. */
   readonly drainTimeoutMs?: number;
+  /**
+   * Called when a partition's log started over and is read again from its start (a recreated
+   * topic or broker; log-resets.ts): lifelong_kafka_partition_resets_total counts them.
+   */
+  readonly onPartitionReset?: (topic: string, partition: number) => void;
   /** close() waits at most this long for acknowledgements, the sink's flush, the commit and disconnects, ms. Default 10000. */
   readonly closeTimeoutMs?: number;
 }

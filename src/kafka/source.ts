@@ -47,10 +47,12 @@ import { within } from './deadline';
 import { DiscoveryPoll } from './discovery-poll';
 import { IdleTask } from './idle-task';
 import { IntakeQueue, type Queued, type QueuedRecord } from './intake-queue';
+import { LogResets, type ResetPartition } from './log-resets';
 import type { KafkaMessageRef } from './message-ref';
 import { OffsetCommits } from './offset-commits';
-import { OffsetLedger } from './partition-progress';
-import { OUTLAST_BROKER_RESTART, retryTransient } from './retry';
+import { OffsetLedger, type PartitionProgress } from './partition-progress';
+import { isUnreachable } from './error-causes';
+import { OUTLAST_BROKER_RESTART, retryTransient, UNTIL_THE_BROKER_IS_BACK } from './retry';
 import { Signal } from './signal';
 import { KAFKA_SOURCE_DEFAULTS, type KafkaSourceOptions } from './source-options';
 import { TaskTopics } from './task-topics';
@@ -79,6 +81,9 @@ export class KafkaSource implements Source {
   private readonly discovery: DiscoveryPoll;
   private readonly idle: IdleTask;
   private readonly changed = new Signal();
+  private readonly resets: LogResets;
+  /** The check for recreated logs in progress; one at a time. */
+  private following: Promise<void> = Promise.resolve();
 
   private context: SourceContext | undefined;
   private started: Promise<void> | undefined;
@@ -91,8 +96,12 @@ export class KafkaSource implements Source {
   private backpressured = false;
   /** Re-subscribing: yielded samples are being acknowledged; nothing new is yielded meanwhile. */
   private draining = false;
-  /** Refs of samples yielded and not yet acknowledged, with the record each was read from. */
-  private readonly issued = new WeakMap<object, KafkaMessage>();
+  /**
+   * Refs of samples yielded and not yet acknowledged, with the record each was read from (the sink
+   * dead-letters refused samples with it) and the progress of their partition when they were: a
+   * partition that starts over meanwhile gets a new one (see resetPartition).
+   */
+  private readonly issued = new WeakMap<object, { readonly message: KafkaMessage; readonly progress: PartitionProgress | undefined }>();
   private unacked = 0;
   /** Per "topic/partition", the offset after the last record handed on (see positions()). */
   private readonly handedOn = new Map<string, number>();
@@ -151,6 +160,7 @@ export class KafkaSource implements Source {
       () => (this.topics.current !== undefined && this.queue.recordsOf(this.topics.current) > 0) || this.backpressured,
       (quietMs) => this.onIdle(quietMs),
     );
+    this.resets = new LogResets(this.log);
   }
 
   /** True for a topic that is a task: matches the pattern and is none of the topics around tasks. */
@@ -212,7 +222,8 @@ export class KafkaSource implements Source {
     if (context.commitsFollowCheckpoints === true) this.commits.followCheckpoints();
     if (!this.finished) {
       this.started = this.start().catch((error: unknown) => {
-        this.fail(error instanceof LifelongError ? error : new LifelongError(`kafka source could not start: ${(error as Error).message}`, { cause: error }));
+        const hint = (error as Error).name === 'KafkaJSSASLAuthenticationError' ? ' (check source.sasl: mechanism, username and password)' : '';
+        this.fail(error instanceof LifelongError ? error : new LifelongError(`kafka source could not start: ${(error as Error).message}${hint}`, { cause: error }));
       });
     }
     return {
@@ -226,7 +237,7 @@ export class KafkaSource implements Source {
 
   /** The record a sample was read from, while the sample is not yet acknowledged (the sink dead-letters refused samples with it). */
   recordOf(ref: KafkaMessageRef): KafkaMessage | undefined {
-    return this.issued.get(ref);
+    return this.issued.get(ref)?.message;
   }
 
   async acknowledge(samples: readonly Sample[]): Promise<void> {
@@ -234,11 +245,11 @@ export class KafkaSource implements Source {
     for (const sample of samples) {
       const ref = sample.ref;
       if (typeof ref !== 'object' || ref === null || !this.issued.has(ref)) continue;
+      const progress = this.issued.get(ref)?.progress;
       this.issued.delete(ref);
       this.unacked -= 1;
       any = true;
-      const { topic, partition, offset } = ref as KafkaMessageRef;
-      this.ledger.finish(topic, partition, Number(offset));
+      progress?.finish(Number((ref as KafkaMessageRef).offset));
     }
     if (!any) return;
     this.changed.notify();
@@ -273,6 +284,8 @@ export class KafkaSource implements Source {
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart) {
         this.log.warn(`kafka consumer crashed, kafkajs restarts it: ${payload.error.message}`);
+      } else if (isUnreachable(payload.error)) {
+        this.restartConsumer(payload.error);
       } else {
         this.fail(new LifelongError(`kafka consumer crashed: ${payload.error.message}`, { cause: payload.error }));
       }
@@ -330,7 +343,7 @@ export class KafkaSource implements Source {
         }
         const ref: KafkaMessageRef = { topic, partition, offset: message.offset, key: message.key };
         this.handOn(item);
-        this.issued.set(ref, message);
+        this.issued.set(ref, { message, progress: this.ledger.progressOf(topic, partition) });
         this.unacked += 1;
         if (isRequest) return { ...decoded.sample, task: TASK_AGNOSTIC, ref };
         this.topics.noteTask(topic, decoded.sample.task);
@@ -358,6 +371,7 @@ export class KafkaSource implements Source {
 
   private async deadLetter(item: QueuedRecord, task: TaskName | undefined, reason: DeadLetterReason, detail: string): Promise<void> {
     const { topic, partition, message } = item;
+    const progress = this.ledger.progressOf(topic, partition);
     try {
       await this.deadLetters.send(message, reason, detail, { topic, partition, offset: message.offset });
     } catch (error) {
@@ -365,7 +379,7 @@ export class KafkaSource implements Source {
       this.fail(error as LifelongError);
       throw error;
     }
-    this.done(item);
+    this.done(item, progress);
     this.handOn(item);
     this.context?.reject(task, reason, detail);
   }
@@ -376,8 +390,8 @@ export class KafkaSource implements Source {
   }
 
   /** A record needing no acknowledgement is done (control yielded, dead letter produced). */
-  private done(item: QueuedRecord): void {
-    this.ledger.finish(item.topic, item.partition, item.offset);
+  private done(item: QueuedRecord, progress = this.ledger.progressOf(item.topic, item.partition)): void {
+    progress?.finish(item.offset);
     void this.commits.schedule().catch(() => undefined);
   }
 
@@ -391,7 +405,13 @@ export class KafkaSource implements Source {
       this.applyPauses();
       return;
     }
-    const progress = this.ledger.partition(topic, partition);
+    let progress = this.ledger.partition(topic, partition);
+    const high = Number(batch.highWatermark);
+    if (progress.next !== undefined && high < progress.next) {
+      // kafkajs met OFFSET_OUT_OF_RANGE and went back to the log's start: the topic was recreated.
+      this.resetPartition(topic, partition, `its log now ends at offset ${high}, below offset ${progress.next} already read`);
+      progress = this.ledger.partition(topic, partition);
+    }
     let taken = 0;
     for (const message of batch.messages) {
       const offset = Number(message.offset);
@@ -461,7 +481,55 @@ export class KafkaSource implements Source {
     const toSubscribe = this.topics.taskOrder().filter((t) => names.has(t) && !this.subscribed.has(t));
     if (this.requestTopic && names.has(this.requestTopic) && !this.subscribed.has(this.requestTopic)) toSubscribe.push(this.requestTopic);
     if (toSubscribe.length > 0) await this.subscribe(toSubscribe);
+    await this.followRecreatedLogs(admin);
     await this.advance(admin);
+  }
+
+  /**
+   * Partitions whose log started over (log-resets.ts) are read again from their start: after a
+   * wiped broker every partition, the group's offsets being gone with it. Tasks keep their
+   * phases: a recreated topic of an ended task is evaluated, of the current task trained.
+   */
+  private followRecreatedLogs(admin: Admin): Promise<void> {
+    this.following = this.following.then(async () => {
+      if (await this.resets.clusterChanged(admin)) {
+        this.connection.forgetEnsuredTopics();
+        const read = this.ledger.partitions();
+        for (const { topic, partition } of read) this.resetPartition(topic, partition, 'the cluster was recreated');
+        // A topic not back yet has no start: the new group reads it from its start when it is.
+        for (const topic of new Set(read.map((p) => p.topic))) {
+          for (const start of await this.resets.starts(admin, topic)) {
+            if (read.some((p) => p.topic === topic && p.partition === start.partition)) this.seek(start);
+          }
+        }
+        return;
+      }
+      for (const topic of new Set(this.ledger.partitions().map((p) => p.topic))) {
+        for (const shrunk of await this.resets.shrunk(admin, topic, (partition) => this.ledger.intake(topic, partition))) {
+          this.resetPartition(topic, shrunk.partition, `its log now ends at offset ${shrunk.high}, below offset ${this.ledger.intake(topic, shrunk.partition)} already read`);
+          this.seek(shrunk);
+        }
+      }
+    });
+    return this.following;
+  }
+
+  /** Forgets what was taken in from a partition whose log started over; its queued records are of the old log. */
+  private resetPartition(topic: string, partition: number, why: string): void {
+    this.ledger.reset(topic, partition);
+    this.queue.drop((r) => r.topic === topic && r.partition === partition);
+    this.log.warn(`kafka: ${topic}[${partition}] is read again from its start: ${why}`);
+    this.options.onPartitionReset?.(topic, partition);
+  }
+
+  /** Fetching goes back to the log's start (without committing it: commits follow what is done). */
+  private seek({ topic, partition, low }: ResetPartition): void {
+    try {
+      this.consumer.seek({ topic, partition, offset: String(low) });
+    } catch (error) {
+      // Between runs: the rejoin fetches from the group's offsets, gone with a recreated cluster.
+      this.log.debug(`kafka: could not seek ${topic}[${partition}] to ${low}: ${(error as Error).message}`);
+    }
   }
 
   /**
@@ -513,6 +581,23 @@ export class KafkaSource implements Source {
         this.changed.notify();
       }
     }
+  }
+
+  /**
+   * kafkajs does not restart a consumer that crashed on an error it calls non-retriable, such as
+   * no group coordinator (a recreated broker before its offsets topic exists): it is restarted
+   * here, for as long as the broker stays away, with the topics it had.
+   */
+  private restartConsumer(error: Error): void {
+    this.log.warn(`kafka consumer crashed (${error.message}); restarting it once the broker answers`);
+    this.consumerRunning = false;
+    const restart = async (): Promise<void> => {
+      await this.consumer.connect();
+      await this.resubscribe([...this.subscribed]);
+    };
+    retryTransient('restarting the consumer', restart, UNTIL_THE_BROKER_IS_BACK, { log: this.log, stopped: () => this.finished }).catch((failure: unknown) => {
+      if (!this.finished) this.fail(new LifelongError(`kafka consumer crashed and could not restart: ${(failure as Error).message}`, { cause: failure }));
+    });
   }
 
   /** Begins the next task when the current one is done with (see TaskTopics.advance). */

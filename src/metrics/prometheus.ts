@@ -81,6 +81,7 @@ export class LifelongMetrics {
   private readonly backendInfo: Gauge<'backend'>;
   private readonly modelVersion: G;
   private readonly parametersAfterTask: Gauge<'task'>;
+  private readonly partitionResets: Counter<'topic'>;
   /** Strategy-specific gauges (lifelong_strategy_*), created on first sight: their names come from the strategy. */
   private readonly strategyGauges = new Map<string, { gauge: Gauge<string>; labelNames: readonly string[] }>();
   private readonly registers: Registry[];
@@ -161,6 +162,12 @@ export class LifelongMetrics {
     this.backendInfo = gauge('backend_info', 'The tensor backend in use (value 1).', ['backend']);
     this.modelVersion = gauge('model_version', 'Monotonic model version, bumped by every training step.');
     this.parametersAfterTask = gauge('parameters_after_task', 'Trainable parameters when each task ended (growth of structural strategies).', ['task'] as const);
+    this.partitionResets = new Counter({
+      name: 'lifelong_kafka_partition_resets_total',
+      help: 'Kafka partitions read again from their start because their log started over (a recreated topic or broker).',
+      labelNames: ['topic'] as const,
+      registers,
+    });
 
     // Unlabelled gauges start at 0 in prom-client; hide the ones where 0 would be a false value.
     for (const unknownYet of [
@@ -377,6 +384,11 @@ export class LifelongMetrics {
     }
     this.sampleCounts.delete(task);
     // The matrix, drift and the strategy's per-task gauges are rebuilt whole at their next update.
+  }
+
+  /** A Kafka partition of `topic` is read again from its start (its log started over). */
+  countPartitionReset(topic: string): void {
+    this.partitionResets.inc({ topic });
   }
 
   /** Loss of the task's last training step; NaN is exported as is (a diverged model). */

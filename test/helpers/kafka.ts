@@ -1,6 +1,7 @@
 import { freePort } from './ports';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 /**
@@ -15,6 +16,11 @@ export interface BrokerState {
   readonly bootstrap: string;
   readonly port: number;
   readonly controllerPort: number;
+  /** With a SASL_PLAINTEXT (PLAIN) listener. */
+  readonly saslBootstrap?: string;
+  /** With an SSL listener; its self-signed CA certificate is tlsCaFile. */
+  readonly tlsBootstrap?: string;
+  readonly tlsCaFile?: string;
   readonly dataDir: string;
   readonly tempData: boolean;
   readonly logFile: string;
@@ -33,6 +39,9 @@ export interface BrokerScript {
     port?: number;
     controllerPort?: number;
     dataDir?: string;
+    saslPort?: number;
+    saslUsers?: Readonly<Record<string, string>>;
+    tlsPort?: number;
     readyTimeoutMs?: number;
     log?: (message: string) => void;
   }): Promise<BrokerState>;
@@ -139,4 +148,77 @@ export function uniqueTopicPrefix(name: string): string {
   // '.' and '_' collide in Kafka's metric names, so only '-' separates.
   const safe = name.replace(/[^a-zA-Z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'test';
   return `lt-${safe}-${process.pid}-${topicCounter}-${crypto.randomBytes(3).toString('hex')}`;
+}
+
+/** Distinct free ports. */
+async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
+/**
+ * A broker of one test file's own, on a data dir it keeps across restarts, so that a test can stop
+ * it and start it again (the same data), or wipe it and start a new one on the same addresses (what
+ * `npm run kafka:stop` + `kafka:start` do). Optional SASL/PLAIN and TLS listeners. close() stops it
+ * and removes the data dir; the process exit kills it if close() was never called.
+ */
+export class DedicatedBroker {
+  private readonly killAtExit = (): void => {
+    try {
+      process.kill(this.current.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+
+  private constructor(
+    private current: BrokerState,
+    private readonly options: Parameters<BrokerScript['startBroker']>[0] & { dataDir: string },
+  ) {
+    process.once('exit', this.killAtExit);
+  }
+
+  static async start(listeners: { saslUsers?: Readonly<Record<string, string>>; tls?: boolean } = {}): Promise<DedicatedBroker> {
+    const [port, controllerPort, saslPort, tlsPort] = await freePorts(4);
+    const options = {
+      port: port as number,
+      controllerPort: controllerPort as number,
+      dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'lifelong-test-broker-')),
+      ...(listeners.saslUsers ? { saslPort: saslPort as number, saslUsers: listeners.saslUsers } : {}),
+      ...(listeners.tls ? { tlsPort: tlsPort as number } : {}),
+      log: (message: string) => process.stderr.write(`kafka (dedicated): ${message}\n`),
+    };
+    try {
+      return new DedicatedBroker(await brokerScript().startBroker(options), options);
+    } catch (error) {
+      fs.rmSync(options.dataDir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  get state(): BrokerState {
+    return this.current;
+  }
+
+  get brokers(): string[] {
+    return [this.current.bootstrap];
+  }
+
+  /** Stops the broker (SIGTERM, a clean shutdown) and starts it again on the same ports: with the same data, or `wipe`d. */
+  async restart({ wipe = false, downMs = 0 }: { wipe?: boolean; downMs?: number } = {}): Promise<void> {
+    await brokerScript().stopBroker({ dataDir: this.options.dataDir });
+    if (wipe) fs.rmSync(path.join(this.options.dataDir, 'kraft-logs'), { recursive: true, force: true });
+    if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
+    this.current = await brokerScript().startBroker(this.options);
+  }
+
+  async close(): Promise<void> {
+    process.removeListener('exit', this.killAtExit);
+    try {
+      await brokerScript().stopBroker({ dataDir: this.options.dataDir });
+    } finally {
+      fs.rmSync(this.options.dataDir, { recursive: true, force: true });
+    }
+  }
 }

@@ -291,7 +291,8 @@ describe('config', () => {
       const raw = validPipeline();
       raw.strategy = { name: 'mine', module: '../strategies/mine.js', params: {} };
       const pipelineFile = writeJson(raw, 'nested/pipe.json');
-      const config = loadPipelineConfig(pipelineFile);
+      // Beside the pipeline's folder, not in it: allowed by strategies.moduleDirs.
+      const config = loadPipelineConfig(pipelineFile, { moduleDirs: [path.join(dir, 'strategies')] });
       assert.equal(config.strategy.module, moduleFile);
       assert.ok(path.isAbsolute(config.strategy.module ?? ''));
 
@@ -299,6 +300,52 @@ describe('config', () => {
       const broken = writeJson(raw, 'nested/broken.json');
       const error = assertRejected(() => loadPipelineConfig(broken), broken, ['strategy.module']);
       assert.ok(error.message.includes(path.join(dir, 'nested', 'missing.js')));
+    });
+
+    it('loads strategy.module only from strategies.moduleDirs, symbolic links resolved', () => {
+      const raw = validPipeline();
+      writeFile('module.exports = () => undefined;\n', 'beside/mine.js');
+      writeFile('module.exports = () => undefined;\n', 'dirs/pipes/own.js');
+      raw.strategy = { name: 'mine', module: './own.js', params: {} };
+      const own = writeJson(raw, 'dirs/pipes/own.json');
+      assert.equal(loadPipelineConfig(own).strategy.module, path.join(dir, 'dirs/pipes/own.js'), "the pipeline's folder is allowed by default");
+
+      raw.strategy.module = '../../beside/mine.js';
+      const outside = writeJson(raw, 'dirs/pipes/outside.json');
+      const error = assertRejected(() => loadPipelineConfig(outside), outside, ['strategy.module']);
+      assert.match(error.message, /outside the directories strategy modules may be loaded from .*strategies\.moduleDirs/);
+      assert.equal(loadPipelineConfig(outside, { moduleDirs: [path.join(dir, 'beside')] }).strategy.module, path.join(dir, 'beside/mine.js'));
+      assertRejected(() => loadPipelineConfig(own, { moduleDirs: [] }), own, ['strategy.module']);
+
+      // A link inside an allowed folder that points outside it is outside.
+      fs.symlinkSync(path.join(dir, 'beside/mine.js'), path.join(dir, 'dirs/pipes/link.js'));
+      raw.strategy.module = './link.js';
+      const linked = writeJson(raw, 'dirs/pipes/linked.json');
+      assertRejected(() => loadPipelineConfig(linked), linked, ['strategy.module']);
+    });
+
+    it("checks a kafka source's ssl and sasl key by key, reading passwordEnv and resolving file paths", () => {
+      const raw = validPipeline();
+      writeFile('-----BEGIN CERTIFICATE-----\n', 'tls/ca.pem');
+      raw.source = { type: 'kafka', topicPattern: 'a', ssl: { caFile: '../tls/ca.pem', rejectUnauthorized: true }, sasl: { mechanism: 'scram-sha-512', username: 'u', passwordEnv: 'LIFELONG_TEST_KAFKA_PASSWORD' } };
+      const good = writeJson(raw, 'secure/good.json');
+      process.env.LIFELONG_TEST_KAFKA_PASSWORD = 'from-env';
+      try {
+        const config = loadPipelineConfig(good);
+        assert.equal(config.source.type, 'kafka');
+        if (config.source.type !== 'kafka') return;
+        assert.deepEqual(config.source.ssl, { caFile: path.join(dir, 'tls/ca.pem'), rejectUnauthorized: true });
+        assert.deepEqual(config.source.sasl, { mechanism: 'scram-sha-512', username: 'u', password: 'from-env' });
+      } finally {
+        delete process.env.LIFELONG_TEST_KAFKA_PASSWORD;
+      }
+      assertRejected(() => loadPipelineConfig(good), good, ['source.sasl.passwordEnv']);
+
+      raw.source = { type: 'kafka', topicPattern: 'a', ssl: { caFlie: 'x', ca: 'not pem', certFile: './missing.pem', rejectUnauthorized: 'no' }, sasl: { mechanism: 'PLAIN', user: 'u' } };
+      const bad = writeJson(raw, 'secure/bad.json');
+      const error = assertRejected(() => loadPipelineConfig(bad), bad, ['source.ssl.caFlie', 'source.ssl.ca', 'source.ssl.certFile', 'source.ssl.rejectUnauthorized', 'source.ssl.key', 'source.sasl.user', 'source.sasl.mechanism', 'source.sasl.username', 'source.sasl.password']);
+      assert.match(error.message, /source\.sasl\.mechanism: must be one of "plain", "scram-sha-256", "scram-sha-512", got "PLAIN"/);
+      assert.match(error.message, /source\.ssl\.certFile: cannot read .*missing\.pem/);
     });
 
     it('rejects a file that is not JSON, naming the file and the position', () => {
@@ -351,6 +398,7 @@ describe('config', () => {
         backend: 'auto',
         metrics: { enabled: true, host: '127.0.0.1', port: 9464, maxTasks: 100 },
         log: { level: 'info', format: 'text' },
+        strategies: { moduleDirs: ['{pipeline}', '.'] },
       });
       assert.deepEqual(loadDaemonConfig(path.join(REPO, 'config', 'default.json'), {}, {}), defaults);
     });
