@@ -46,12 +46,18 @@ export class LogResets {
     return true;
   }
 
-  /** Partitions of `topic` whose log now ends below `intake` (what was taken in from them). */
-  async shrunk(admin: Admin, topic: string, intake: (partition: number) => number | undefined): Promise<(ResetPartition & { readonly high: number })[]> {
+  /**
+   * Partitions of `topic` whose log now ends below `intake` (what was taken in from each partition,
+   * read before the log ends are asked for). The order matters: records keep arriving while the
+   * broker answers, so an intake read after its answer can be past a log end that was current
+   * when it was measured, and a live topic would look recreated.
+   */
+  async shrunk(admin: Admin, topic: string, intake: ReadonlyMap<number, number>): Promise<(ResetPartition & { readonly high: number; readonly intake: number })[]> {
+    const before = new Map(intake);
     const ends = await this.offsetsOf(admin, topic);
-    return ends.filter((end) => {
-      const next = intake(end.partition);
-      return next !== undefined && end.high < next;
+    return ends.flatMap((end) => {
+      const next = before.get(end.partition);
+      return next !== undefined && end.high < next ? [{ ...end, intake: next }] : [];
     });
   }
 

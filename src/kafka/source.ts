@@ -505,8 +505,14 @@ export class KafkaSource implements Source {
         return;
       }
       for (const topic of new Set(this.ledger.partitions().map((p) => p.topic))) {
-        for (const shrunk of await this.resets.shrunk(admin, topic, (partition) => this.ledger.intake(topic, partition))) {
-          this.resetPartition(topic, shrunk.partition, `its log now ends at offset ${shrunk.high}, below offset ${this.ledger.intake(topic, shrunk.partition)} already read`);
+        // Taken before the broker is asked: see LogResets.shrunk.
+        const intake = new Map<number, number>();
+        for (const { partition } of this.ledger.partitions().filter((p) => p.topic === topic)) {
+          const next = this.ledger.intake(topic, partition);
+          if (next !== undefined) intake.set(partition, next);
+        }
+        for (const shrunk of await this.resets.shrunk(admin, topic, intake)) {
+          this.resetPartition(topic, shrunk.partition, `its log now ends at offset ${shrunk.high}, below offset ${shrunk.intake} already read`);
           this.seek(shrunk);
         }
       }

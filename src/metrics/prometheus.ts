@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { InvariantError } from '../core/errors';
 import type { SampleKind, TaskName } from '../core/types';
@@ -41,6 +42,15 @@ export const DEFAULT_MAX_TASKS = 100;
  */
 export function collectProcessMetrics(registry: Registry): void {
   collectDefaultMetrics({ register: registry, prefix: 'lifelong_' });
+  // Read at each scrape: a count that climbs while the daemon runs is a tensor leak.
+  new Gauge({
+    name: 'lifelong_tensors',
+    help: 'Tensors the tensor backend holds now (tf.memory().numTensors); flat while the daemon runs, unless tensors leak.',
+    registers: [registry],
+    collect() {
+      this.set(tf.memory().numTensors);
+    },
+  });
 }
 
 type G = Gauge<string>;

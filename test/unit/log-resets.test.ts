@@ -38,10 +38,22 @@ describe('kafka log resets (recreated topics and brokers)', () => {
     const resets = new LogResets(silentLogger);
     const admin = fakeAdmin({ id: 'c', offsets: { t: [{ low: 0, high: 5 }, { low: 0, high: 40 }, { low: 3, high: 9 }] } });
     const intake = new Map([[0, 20], [1, 30]]);
-    const shrunk = await resets.shrunk(admin, 't', (p) => intake.get(p));
-    assert.deepEqual(shrunk, [{ topic: 't', partition: 0, low: 0, high: 5 }], 'partition 2 was never read; partition 1 grew');
-    assert.deepEqual(await resets.shrunk(admin, 'gone', () => 10), [], 'a topic not there (yet) has nothing to reset');
+    const shrunk = await resets.shrunk(admin, 't', intake);
+    assert.deepEqual(shrunk, [{ topic: 't', partition: 0, low: 0, high: 5, intake: 20 }], 'partition 2 was never read; partition 1 grew');
+    assert.deepEqual(await resets.shrunk(admin, 'gone', new Map([[0, 10]])), [], 'a topic not there (yet) has nothing to reset');
     assert.deepEqual((await resets.starts(admin, 't')).map((s) => s.low), [0, 0, 3]);
+  });
+
+  it('compares log ends with the intake taken before asking the broker, so a live topic read meanwhile is not "recreated"', async () => {
+    const resets = new LogResets(silentLogger);
+    // The broker measures the log end at 920; by the time its answer arrives the consumer has
+    // taken records up to 940. Found in a soak run: judged against the later intake, the live
+    // topic looked recreated and was read again from its start, training 900 samples twice.
+    const intake = new Map([[0, 900]]);
+    const admin = fakeAdmin({ id: 'c', offsets: { t: [{ low: 0, high: 920 }] } });
+    const answer = resets.shrunk(admin, 't', intake);
+    intake.set(0, 940);
+    assert.deepEqual(await answer, []);
   });
 
   it('forgets a reset partition; commits reported from the old log are ignored', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import * as tf from '@tensorflow/tfjs';
 import { LifelongMetrics } from '../../src/metrics/prometheus';
 import { MetricsServer } from '../../src/metrics/http-server';
 import { PerRunMetrics } from '../../src/metrics/per-run-metrics';
@@ -42,6 +43,19 @@ function get(url: string, agent?: http.Agent, method = 'GET'): Promise<Response>
 }
 
 describe('LifelongMetrics', () => {
+  it('exports the tensor count at each scrape, so a leak shows on a dashboard', async () => {
+    const m = new LifelongMetrics();
+    const before = value(parseExposition(await m.metrics()), 'lifelong_tensors', {});
+    assert.equal(before, tf.memory().numTensors);
+    const held = [tf.zeros([2]), tf.ones([3])];
+    try {
+      assert.equal(value(parseExposition(await m.metrics()), 'lifelong_tensors', {}), (before as number) + 2);
+    } finally {
+      tf.dispose(held);
+    }
+    assert.equal(value(parseExposition(await m.metrics()), 'lifelong_tensors', {}), before);
+  });
+
   it('lets two instances, default metrics included, coexist with separate values', async () => {
     const a = new LifelongMetrics();
     const b = new LifelongMetrics();
@@ -392,7 +406,7 @@ describe('PerRunMetrics (lifelong run and its --compare runs on one /metrics)', 
     for (const [name, n] of helpCounts(text)) assert.equal(n, 1, `${name} has ${n} HELP lines`);
 
     // Process metrics are the process's, not a run's: once, without a strategy label.
-    const process = series.filter((s) => s.name.startsWith('lifelong_process_') || s.name.startsWith('lifelong_nodejs_'));
+    const process = series.filter((s) => s.name.startsWith('lifelong_process_') || s.name.startsWith('lifelong_nodejs_') || s.name === 'lifelong_tensors');
     assert.ok(process.length > 0, 'process metrics served');
     assert.ok(process.every((s) => !('strategy' in s.labels)));
     assert.equal(values(series, 'lifelong_process_cpu_user_seconds_total').length, 1);
