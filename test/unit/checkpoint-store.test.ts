@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { getBackend } from '@tensorflow/tfjs';
 import { main } from '../../src/cli/main';
 import { EXIT_CODES } from '../../src/cli/exit-codes';
 import { LifelongError } from '../../src/core/errors';
@@ -147,7 +148,9 @@ describe('checkpoint store', () => {
     process.stderr.write = ((chunk: string) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
     let code: number;
     try {
-      code = await main(['run', '--pipeline', pipeline, '--no-metrics', '--backend', 'cpu']);
+      // The backend the suite runs on: main() selects it for the whole process, and a slower one
+      // left behind (cpu) made every later test of this process many times slower.
+      code = await main(['run', '--pipeline', pipeline, '--no-metrics', '--backend', getBackend()]);
     } finally {
       process.stderr.write = writeErr;
     }
