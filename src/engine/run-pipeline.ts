@@ -159,7 +159,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
       },
       onRejected: (sample, { reason, detail }) => {
         metrics?.countRejection(reason);
-        warnings.warn(reason, `the strategy refused sample ${sample.id ?? '(no id)'}: ${detail}`, { task: sample.task });
+        warnings.warn(reason, `refused sample ${sample.id ?? '(no id)'}: ${detail}`, { task: sample.task });
       },
       ...(durable && writer ? { checkpoints: { writer, everySamples: durable.everySamples, everySeconds: durable.everySeconds } } : {}),
       ...(resumed ? { resumed } : {}),

@@ -4,7 +4,7 @@ import type { CheckpointReason, CheckpointWriter, EngineSnapshot, SourcePosition
 import type { StepSink } from './step-sink';
 import type { Strategy } from '../strategies/strategy';
 import type { Demand } from './demand';
-import { STRATEGY_REFUSED, type EngineEvent, type PlannedEvent, type SampleEvent, type SampleRejection, type StepEvent, type StepOutcome, type TaskOutcome, type TaskStartedOutcome } from './events';
+import { STRATEGY_REFUSED, TASK_ENDED, type EngineEvent, type PlannedEvent, type SampleEvent, type SampleRejection, type StepEvent, type StepOutcome, type TaskOutcome, type TaskStartedOutcome } from './events';
 import type { ProbeStore } from './probe-store';
 
 export interface ApplyStrategyOptions {
@@ -24,7 +24,7 @@ export interface ApplyStrategyOptions {
   readonly acknowledge?: (samples: readonly Sample[]) => Promise<void>;
   /** Attach layer weights to every n-th step outcome, for live drift (0 = never). */
   readonly weightsEverySteps?: number;
-  /** A sample the strategy refused to learn (for the log; the outcome's plan marks it 'rejected', its rejections say why). */
+  /** A sample refused by the strategy or by the ended-task policy (for the log; the outcome's plan marks it 'rejected', its rejections say why). */
   readonly onRejected?: (sample: Sample, rejection: SampleRejection) => void;
   /** Clock for step durations, in seconds. */
   readonly now?: () => number;
@@ -115,6 +115,16 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
         let loss: number | undefined;
         let trainSeconds: number | undefined;
         let rejections: (SampleRejection | undefined)[] | undefined;
+        const reject = (at: number, rejection: SampleRejection): void => {
+          plan[at] = 'rejected';
+          (rejections ??= event.samples.map(() => undefined))[at] = rejection;
+          options.onRejected?.((event.samples[at] as SampleEvent).sample, rejection);
+        };
+        // Refused by policy (evaluation.endedTaskLabelled 'ignore'): a refusal like the strategy's,
+        // so a Kafka sink dead-letters it instead of letting it vanish.
+        event.plan.forEach((kind, i) => {
+          if (kind === 'rejected') reject(i, { reason: TASK_ENDED, detail: `a labelled sample of task "${(event.samples[i] as SampleEvent).task.name}", which has ended (evaluation.endedTaskLabelled is 'ignore')` });
+        });
         if (trainIdx.length > 0) {
           const batch = {
             xs: trainIdx.map((i) => (event.samples[i] as SampleEvent).sample.x),
@@ -133,13 +143,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
           trainSeconds = now() - t0;
           loss = result.loss;
           version += 1;
-          for (const r of result.rejected ?? []) {
-            const at = trainIdx[r.index] as number;
-            plan[at] = 'rejected';
-            const rejection = { reason: r.code ?? STRATEGY_REFUSED, detail: r.reason };
-            (rejections ??= event.samples.map(() => undefined))[at] = rejection;
-            options.onRejected?.((event.samples[at] as SampleEvent).sample, rejection);
-          }
+          for (const r of result.rejected ?? []) reject(trainIdx[r.index] as number, { reason: r.code ?? STRATEGY_REFUSED, detail: r.reason });
         }
         event.plan.forEach((kind, i) => {
           const s = event.samples[i] as SampleEvent;

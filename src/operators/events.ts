@@ -59,7 +59,7 @@ export interface StepEvent {
 /** Output of testThenTrain. */
 export type PlannedEvent = TaskBeginEvent | StepEvent | TaskEndEvent | CheckpointMarker;
 
-/** Why the strategy refused a sample (from TrainResult.rejected). */
+/** Why a sample was refused: by the strategy (TrainResult.rejected) or by the ended-task policy (TASK_ENDED). */
 export interface SampleRejection {
   /** A short stable slug (a metric label, a dead letter's reason): the strategy's code, else 'strategy-refused'. */
   readonly reason: string;
@@ -69,6 +69,8 @@ export interface SampleRejection {
 
 /** The reason of a strategy's refusal that gave no code. */
 export const STRATEGY_REFUSED = 'strategy-refused';
+/** The reason of a labelled sample of an ended task refused by policy (evaluation.endedTaskLabelled 'ignore'). */
+export const TASK_ENDED = 'task-ended';
 
 /** What happened to one step, produced by the one asynchronous operator (applyStrategy). */
 export interface StepOutcome {
@@ -79,7 +81,7 @@ export interface StepOutcome {
   /** One per sample; undefined where the sample was not predicted (held-out, rejected). */
   readonly predictions: readonly (Prediction | undefined)[];
   /**
-   * One per sample where the strategy refused some: why, for each sample it refused (planned
+   * One per sample where some were refused (by the strategy, or by the ended-task policy): why (planned
    * 'rejected'; a Kafka sink dead-letters them before they are acknowledged). Absent when it refused none.
    */
   readonly rejections?: readonly (SampleRejection | undefined)[];

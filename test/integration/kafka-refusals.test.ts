@@ -63,4 +63,24 @@ describe('samples the strategy refuses are dead letters (real broker)', function
     assert.ok(accuracy > 0.95, `probe accuracy ${accuracy}`);
     assert.equal(sum(run.series, 'lifelong_samples_total', { kind: 'trained' }) + sum(run.series, 'lifelong_samples_total', { kind: 'held-out' }) + rejected, messages.length);
   });
+
+  it("evaluation.endedTaskLabelled 'ignore': labelled samples of an ended task are dead letters with reason task-ended, counted", async () => {
+    const brokers = await kafkaBrokers();
+    const prefix = uniqueTopicPrefix('refusals-ended');
+    const topic = `${prefix}.split-mnist-0-1`;
+    const { samples } = await takeSamples({ dataset: 'split-mnist', tasks: 1, samplesPerTask: 230, seed: 6, scenario: 'class-incremental' });
+    const encode = (s: (typeof samples)[number], id: string): Message => ({ key: id, ...encodeBinary({ x: s.x, y: s.y, id }) });
+    const learned = samples.slice(0, 200).map((s, i) => encode(s, `learned-${i}`));
+    const late = samples.slice(200).map((s, i) => encode(s, `late-${i}`));
+    await produceAll(brokers, topic, [...learned, controlMessage(), ...late]);
+
+    const pipeline = { ...pipelineFor(kafkaSource(brokers, prefix), 'refusals-ended', 16), evaluation: { probeSize: 300, holdoutEvery: 10, endedTaskLabelled: 'ignore' as const } };
+    const run = await runUntil(pipeline, (s) => sum(s, 'lifelong_samples_total', { kind: 'rejected' }) >= late.length);
+    const letters = await readAll(brokers, `${prefix}.dead-letter`, late.length);
+    assert.deepEqual(letters.map((l) => String(l.headers?.[HEADER_ID])).sort(), late.map((m) => String(m.key)).sort(), 'every late sample a dead letter, and nothing else');
+    assert.ok(letters.every((l) => String(l.headers?.[HEADER_REASON]) === 'task-ended'));
+    assert.match(String(letters[0]?.headers?.[HEADER_DETAIL]), /has ended .*endedTaskLabelled/);
+    assert.equal(sum(run.series, 'lifelong_rejections_total', { reason: 'task-ended' }), late.length);
+    assert.equal(sum(run.series, 'lifelong_samples_total', { kind: 'evaluated' }), 0, "'ignore' scores nothing");
+  });
 });
