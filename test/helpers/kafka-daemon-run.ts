@@ -14,34 +14,6 @@ export function sum(series: readonly Series[], name: string, labels: Record<stri
   return series.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
 }
 
-/** A Kafka source on the topic `<prefix>.split-mnist-0-1`, dead letters to `<prefix>.dead-letter`. */
-export function kafkaSource(brokers: string[], prefix: string, overrides: Partial<KafkaSourceConfig> = {}): KafkaSourceConfig {
-  return {
-    type: 'kafka',
-    brokers,
-    clientId: prefix,
-    groupId: `${prefix}-group`,
-    topicPattern: `${prefix}\\.split-mnist-0-1`,
-    topicDiscoveryMs: 300,
-    inputSize: 784,
-    maxMessageBytes: 8000,
-    maxAbsFeature: 1e6,
-    taskFrom: 'topic',
-    deadLetterTopic: `${prefix}.dead-letter`,
-    predictionsTopic: '{topic}.predictions',
-    requestTopic: '',
-    idleTaskMs: 0,
-    fromBeginning: true,
-    ssl: false,
-    sasl: {},
-    shutdownTimeoutMs: 15_000,
-    maxWaitTimeMs: 100,
-    maxQueued: 2000,
-    commitIntervalMs: 1000,
-    ...overrides,
-  };
-}
-
 /** One task of split-MNIST's digits 0 and 1 (class-incremental, two output units), learned by EWC. */
 export function pipelineFor(source: KafkaSourceConfig, name: string, batchSize = 32): PipelineConfig {
   return {

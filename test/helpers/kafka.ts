@@ -1,3 +1,4 @@
+import type { KafkaSourceConfig } from '../../src/config/pipeline-config';
 import { freePort } from './ports';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -221,4 +222,35 @@ export class DedicatedBroker {
       fs.rmSync(this.options.dataDir, { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * The Kafka source of the daemon tests: tasks are the topics `<prefix>.split-mnist-D-D`, dead letters
+ * go to `<prefix>.dead-letter`, predictions to `<topic>.predictions`; `overrides` set the rest.
+ */
+export function kafkaSource(brokers: string[], prefix: string, overrides: Partial<KafkaSourceConfig> = {}): KafkaSourceConfig {
+  return {
+    type: 'kafka',
+    brokers,
+    clientId: prefix,
+    groupId: `${prefix}-group`,
+    topicPattern: `${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.split-mnist-\\d-\\d`,
+    topicDiscoveryMs: 300,
+    inputSize: 784,
+    maxMessageBytes: 1024 * 1024,
+    maxAbsFeature: 1e6,
+    taskFrom: 'topic',
+    deadLetterTopic: `${prefix}.dead-letter`,
+    predictionsTopic: '{topic}.predictions',
+    requestTopic: '',
+    idleTaskMs: 0,
+    fromBeginning: true,
+    ssl: false,
+    sasl: {},
+    shutdownTimeoutMs: 15_000,
+    maxWaitTimeMs: 100,
+    maxQueued: 1000,
+    commitIntervalMs: 1000,
+    ...overrides,
+  };
 }

@@ -11,7 +11,7 @@ import type { RunReport } from '../../src/engine/report';
 import { controlMessage, encodeBinary, encodeJson, HEADER_REASON } from '../../src/kafka';
 import { MetricsServer } from '../../src/metrics/http-server';
 import { LifelongMetrics } from '../../src/metrics/prometheus';
-import { kafkaBrokers, uniqueTopicPrefix } from '../helpers/kafka';
+import { kafkaBrokers, kafkaSource, uniqueTopicPrefix } from '../helpers/kafka';
 import { parseExposition, type Series } from '../helpers/exposition';
 import { freePort } from '../helpers/ports';
 
@@ -48,33 +48,6 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-}
-
-function kafkaSource(brokers: string[], prefix: string, overrides: Partial<KafkaSourceConfig> = {}): KafkaSourceConfig {
-  return {
-    type: 'kafka',
-    brokers,
-    clientId: prefix,
-    groupId: `${prefix}-group`,
-    topicPattern: `${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.split-mnist-\\d-\\d`,
-    topicDiscoveryMs: 300,
-    inputSize: 784,
-    maxMessageBytes: 1024 * 1024,
-    maxAbsFeature: 1e6,
-    taskFrom: 'topic',
-    deadLetterTopic: `${prefix}.dead-letter`,
-    predictionsTopic: '{topic}.predictions',
-    requestTopic: '',
-    idleTaskMs: 0,
-    fromBeginning: true,
-    ssl: false,
-    sasl: {},
-    shutdownTimeoutMs: 15_000,
-    maxWaitTimeMs: 100,
-    maxQueued: 1000,
-    commitIntervalMs: 1000,
-    ...overrides,
-  };
 }
 
 function pipelineFor(source: KafkaSourceConfig, name: string): PipelineConfig {

@@ -5,14 +5,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { produceDataset, type ProducedTopic } from '../../src/cli/produce';
-import type { KafkaSourceConfig, PipelineConfig } from '../../src/config/pipeline-config';
+import type { PipelineConfig } from '../../src/config/pipeline-config';
 import { Rng } from '../../src/core/rng';
 import { CheckpointStore } from '../../src/engine/checkpoint-store';
 import { decodeRunState, type RunState } from '../../src/engine/resume-state';
 import { builtinStrategies } from '../../src/strategies/registry';
 import { controlMessage, encodeJson, HEADER_SOURCE_OFFSET, HEADER_SOURCE_TOPIC } from '../../src/kafka';
 import { parseExposition, type Series } from '../helpers/exposition';
-import { kafkaBrokers, uniqueTopicPrefix } from '../helpers/kafka';
+import { kafkaBrokers, kafkaSource, uniqueTopicPrefix } from '../helpers/kafka';
 import { takeSamples } from '../helpers/mnist-task';
 import { freePort } from '../helpers/ports';
 
@@ -53,34 +53,6 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function kafkaSource(brokers: string[], prefix: string): KafkaSourceConfig {
-  return {
-    type: 'kafka',
-    brokers,
-    clientId: prefix,
-    groupId: `${prefix}-group`,
-    topicPattern: `${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.split-mnist-\\d-\\d`,
-    topicDiscoveryMs: 300,
-    inputSize: 784,
-    maxMessageBytes: 1024 * 1024,
-    maxAbsFeature: 1e6,
-    taskFrom: 'topic',
-    deadLetterTopic: `${prefix}.dead-letter`,
-    predictionsTopic: '{topic}.predictions',
-    requestTopic: '',
-    idleTaskMs: 0,
-    fromBeginning: true,
-    ssl: false,
-    sasl: {},
-    shutdownTimeoutMs: 15_000,
-    maxWaitTimeMs: 100,
-    maxQueued: 1000,
-    commitIntervalMs: 200,
-    // The broker's floor: a restart after SIGKILL waits this long at most for the dead member to go.
-    sessionTimeoutMs: 6000,
-  };
-}
-
 /**
  * `batchesBy: 'count'` makes what is learned independent of timing: micro-batches are cut only by
  * their size and by task ends (never by a wait or a timed checkpoint marker, which flush partial
@@ -94,7 +66,8 @@ function pipelineFor(brokers: string[], prefix: string, dir: string, everySample
     description: 'durability test',
     seed: 3,
     scenario: 'task-incremental',
-    source: kafkaSource(brokers, prefix),
+    // The broker's floor for sessionTimeoutMs: a restart after SIGKILL waits this long at most for the dead member to go.
+    source: kafkaSource(brokers, prefix, { commitIntervalMs: 200, sessionTimeoutMs: 6000 }),
     model: { hiddenLayers: [64], outputUnits: 2 },
     strategy: { name: 'ewc', params: { lambda: 100 } },
     training: { batchSize: 16, optimizer: 'adam', learningRate: 0.003, stepsPerBatch: 2, batchTimeoutMs: byCount ? 3_600_000 : 1000 },

@@ -5,8 +5,8 @@ import type { Sample } from '../../src/core/types';
 import type { RunReport } from '../../src/engine/report';
 import { controlMessage, encodeBinary, HEADER_REASON, INVALID_REASONS } from '../../src/kafka';
 import type { Series } from '../helpers/exposition';
-import { kafkaBrokers, uniqueTopicPrefix } from '../helpers/kafka';
-import { kafkaSource, pipelineFor, produceAll, readAll, runUntil, sum } from '../helpers/kafka-daemon-run';
+import { kafkaBrokers, kafkaSource, uniqueTopicPrefix } from '../helpers/kafka';
+import { pipelineFor, produceAll, readAll, runUntil, sum } from '../helpers/kafka-daemon-run';
 import { malformedMessages, MALFORMED_FAMILIES } from '../helpers/malformed-messages';
 import { takeSamples } from '../helpers/mnist-task';
 

@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
 import type { Message } from 'kafkajs';
 import { controlMessage, encodeBinary, HEADER_DETAIL, HEADER_ID, HEADER_REASON, HEADER_SOURCE_OFFSET } from '../../src/kafka';
-import { kafkaBrokers, uniqueTopicPrefix } from '../helpers/kafka';
-import { kafkaSource, pipelineFor, produceAll, readAll, runUntil, sum } from '../helpers/kafka-daemon-run';
+import { kafkaBrokers, kafkaSource, uniqueTopicPrefix } from '../helpers/kafka';
+import { pipelineFor, produceAll, readAll, runUntil, sum } from '../helpers/kafka-daemon-run';
 import { takeSamples } from '../helpers/mnist-task';
 
 /**

@@ -7,7 +7,7 @@ import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import type { KafkaSourceConfig, PipelineConfig } from '../../src/config/pipeline-config';
 import { runPipeline } from '../../src/engine/run-pipeline';
 import { encodeJson } from '../../src/kafka';
-import { DedicatedBroker, uniqueTopicPrefix } from '../helpers/kafka';
+import { DedicatedBroker, kafkaSource, uniqueTopicPrefix } from '../helpers/kafka';
 
 /**
  * The daemon against a broker that wants SASL/PLAIN on one listener and TLS (a self-signed
@@ -25,29 +25,7 @@ function pipelineFor(source: Partial<KafkaSourceConfig> & { brokers: string[] },
     description: 'SASL and TLS test',
     seed: 1,
     scenario: 'task-incremental',
-    source: {
-      type: 'kafka',
-      clientId: prefix,
-      groupId: `${prefix}-group`,
-      topicPattern: `${prefix}-task`,
-      topicDiscoveryMs: 250,
-      inputSize: 4,
-      maxMessageBytes: 1024 * 1024,
-      maxAbsFeature: 1e6,
-      taskFrom: 'topic',
-      deadLetterTopic: `${prefix}-dead-letter`,
-      predictionsTopic: '{topic}.predictions',
-      requestTopic: '',
-      idleTaskMs: 0,
-      fromBeginning: true,
-      ssl: false,
-      sasl: {},
-      shutdownTimeoutMs: 15_000,
-      maxWaitTimeMs: 100,
-      maxQueued: 1000,
-      commitIntervalMs: 500,
-      ...source,
-    },
+    source: kafkaSource(source.brokers, prefix, { topicPattern: `${prefix}-task`, topicDiscoveryMs: 250, inputSize: 4, deadLetterTopic: `${prefix}-dead-letter`, commitIntervalMs: 500, ...source }),
     model: { hiddenLayers: [8], outputUnits: 2 },
     strategy: { name: 'finetune', params: {} },
     training: { batchSize: 8, optimizer: 'adam', learningRate: 0.01, stepsPerBatch: 1, batchTimeoutMs: 100 },
