@@ -150,3 +150,92 @@ export class PrometheusProcess {
     fs.rmSync(this.tmp, { recursive: true, force: true });
   }
 }
+
+/** An alert as Alertmanager posts it to a webhook. */
+export interface WebhookAlert {
+  readonly status: 'firing' | 'resolved';
+  readonly labels: Record<string, string>;
+  readonly annotations: Record<string, string>;
+}
+
+/**
+ * A real Alertmanager (Debian's prometheus-alertmanager, 0.25) that sends every alert at once to a
+ * webhook in this process; `received` holds what it posted.
+ */
+export class AlertmanagerProcess {
+  readonly received: WebhookAlert[] = [];
+  address = '';
+  private child: ChildProcess | undefined;
+  private webhook: import('node:http').Server | undefined;
+  private log = '';
+  private exit: string | undefined;
+  private readonly tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lifelong-am-'));
+
+  static async start(): Promise<AlertmanagerProcess> {
+    const alertmanager = new AlertmanagerProcess();
+    await alertmanager.run();
+    return alertmanager;
+  }
+
+  private async run(): Promise<void> {
+    const http = await import('node:http');
+    this.webhook = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        try {
+          this.received.push(...(JSON.parse(body) as { alerts: WebhookAlert[] }).alerts);
+        } finally {
+          res.end();
+        }
+      });
+    });
+    const hookPort = await new Promise<number>((resolve) => this.webhook!.listen(0, '127.0.0.1', () => resolve((this.webhook!.address() as import('node:net').AddressInfo).port)));
+    fs.writeFileSync(
+      path.join(this.tmp, 'alertmanager.yml'),
+      [
+        'route:',
+        '  receiver: test',
+        "  group_by: ['alertname', 'instance', 'strategy', 'task']",
+        '  group_wait: 0s',
+        '  group_interval: 1s',
+        '  repeat_interval: 1h',
+        'receivers:',
+        '  - name: test',
+        '    webhook_configs:',
+        `      - url: http://127.0.0.1:${hookPort}/`,
+        '',
+      ].join('\n'),
+    );
+    const port = await freePort();
+    this.address = `127.0.0.1:${port}`;
+    const child = spawn(findBinary('prometheus-alertmanager', 'prometheus-alertmanager'), [`--config.file=${path.join(this.tmp, 'alertmanager.yml')}`, `--storage.path=${path.join(this.tmp, 'data')}`, `--web.listen-address=${this.address}`, '--cluster.listen-address=', '--log.level=warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const keep = (chunk: Buffer): void => void (this.log = (this.log + chunk.toString()).slice(-8000));
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    child.once('exit', (code, signal) => (this.exit = `code ${code}, signal ${signal}`));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (this.exit !== undefined) assert.fail(`alertmanager exited (${this.exit}):\n${this.log}`);
+      try {
+        if ((await fetch(`http://${this.address}/-/ready`)).ok) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) assert.fail(`alertmanager not ready after 30 s:\n${this.log}`);
+      await sleep(200);
+    }
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child !== undefined && this.exit === undefined) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await new Promise<void>((resolve) => (this.webhook ? this.webhook.close(() => resolve()) : resolve()));
+    fs.rmSync(this.tmp, { recursive: true, force: true });
+  }
+}

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PROVISIONING, provisioningFiles, staleFiles } from '../../dashboards/generate';
 import { REPO } from '../helpers/prometheus';
+import { exportedNames, labelValuesQuery, metricNames, setOperands, withoutThreshold } from '../helpers/promql';
 
 interface PanelJson {
   readonly type: string;
@@ -50,5 +51,19 @@ describe('Grafana dashboards (generated provisioning files)', () => {
     assert.equal(board.uid, 'lifelong-fleet');
     assert.deepEqual(board.templating.list.map((v) => v.name), ['datasource', 'job']);
     assert.ok(board.panels.length >= 6);
+  });
+});
+
+describe('PromQL of the dashboard and alert query test (helpers/promql)', () => {
+  it('splits at top-level set operators, makes thresholds answer 0/1, finds metric names, reads variable queries', () => {
+    assert.deepEqual(
+      setOperands('time() - a{x="and b"} > 900 unless on (job, instance) sum by (job) (increase(b[15m])) == 0'),
+      ['time() - a{x="and b"} > 900', 'sum by (job) (increase(b[15m])) == 0'],
+    );
+    assert.equal(withoutThreshold('max_over_time(a[6h]) - a > 0.1'), 'max_over_time(a[6h]) - a > bool 0.1');
+    assert.equal(withoutThreshold('rate(a{le="0.5"}[1m])'), 'rate(a{le="0.5"}[1m])');
+    assert.deepEqual(metricNames('histogram_quantile(0.95, sum by (le) (rate(lifelong_x_bucket{job=~"a"}[1m]))) / up'), ['lifelong_x_bucket', 'up']);
+    assert.equal(labelValuesQuery('label_values(lifelong_samples_total{job=~"$job"}, instance)'), 'group by (instance) (lifelong_samples_total{job=~"$job"})');
+    assert.deepEqual([...exportedNames('# TYPE lifelong_a histogram\n# TYPE lifelong_b_total counter\n')].sort(), ['lifelong_a_bucket', 'lifelong_a_count', 'lifelong_a_sum', 'lifelong_b_total', 'up']);
   });
 });
