@@ -429,5 +429,5 @@ export function labelEntropyBits(groups: readonly ReplayGroup[]): number {
   }
   let entropy = 0;
   for (const n of counts.values()) entropy -= (n / total) * Math.log2(n / total);
-  return entropy === 0 ? 0 : entropy;
+  return entropy;
 }
