@@ -54,7 +54,7 @@ export function createSource(config: SourceConfig, scenario: Scenario, seed: num
         maxQueued: config.maxQueued,
         commitIntervalMs: config.commitIntervalMs,
         ...(config.sessionTimeoutMs !== undefined ? { sessionTimeoutMs: config.sessionTimeoutMs, heartbeatIntervalMs: Math.min(3000, Math.floor(config.sessionTimeoutMs / 3)) } : {}),
-        ...(metrics ? { onPartitionReset: (topic: string) => metrics.countPartitionReset(topic) } : {}),
+        ...(metrics ? { onPartitionReset: (topic: string) => metrics.countPartitionReset(topic), onConsumerLag: (topic: string, messages: number) => metrics.setConsumerLag(topic, messages) } : {}),
         log,
       });
       return { source, outputUnits: 0, sink };

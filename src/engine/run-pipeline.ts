@@ -114,8 +114,8 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
   try {
     if (durable) {
       trainedLog = durable.trainedLog ? new TrainedLog(durable.trainedLog) : undefined;
-      resumed = await resume(durable, { pipeline: pipeline.name, strategyName: name, options: strategyOptions, source: source.description }, strategy, recorder, trainedLog, log);
-      writer = checkpointWriter(durable, { pipeline: pipeline.name, strategyName: name, options: strategyOptions, source: source.description }, strategy, recorder, trainedLog, log);
+      resumed = await resume(durable, { pipeline: pipeline.name, strategyName: name, options: strategyOptions, source: source.description }, strategy, recorder, trainedLog, log, metrics);
+      writer = checkpointWriter(durable, { pipeline: pipeline.name, strategyName: name, options: strategyOptions, source: source.description }, strategy, recorder, trainedLog, log, metrics);
     }
   } catch (error) {
     strategy.dispose();
@@ -218,7 +218,7 @@ interface RunIdentity {
  * or starts over (`fresh`: the store's checkpoints are set aside first). A checkpoint of another
  * strategy or model is refused: resuming it would silently learn something else.
  */
-async function resume(durable: DurableOptions, identity: RunIdentity, strategy: Strategy, recorder: RunRecorder, trainedLog: TrainedLog | undefined, log: Logger): Promise<EngineSnapshot | undefined> {
+async function resume(durable: DurableOptions, identity: RunIdentity, strategy: Strategy, recorder: RunRecorder, trainedLog: TrainedLog | undefined, log: Logger, metrics: LifelongMetrics | undefined): Promise<EngineSnapshot | undefined> {
   const { store } = durable;
   await store.prepare();
   if (durable.fresh) {
@@ -250,12 +250,15 @@ async function resume(durable: DurableOptions, identity: RunIdentity, strategy: 
   recorder.importState(run.recorder);
   if (run.trainedLogBytes !== undefined) trainedLog?.truncate(run.trainedLogBytes);
   const { engine } = run;
+  // The checkpoint's age goes on from when it was written, not from this restart.
+  const writtenAt = Date.parse(checkpoint.createdAt);
+  if (Number.isFinite(writtenAt)) metrics?.setCheckpointSuccess(writtenAt / 1000);
   log.info(`resuming from ${file} (${checkpoint.createdAt}): ${engine.tasks.length} tasks${engine.current ? `, ${engine.current} in progress` : ''}, model version ${engine.modelVersion}`, { positions: engine.positions });
   return engine;
 }
 
 /** Writes each engine snapshot with the strategy and the record into the store. */
-function checkpointWriter(durable: DurableOptions, identity: RunIdentity, strategy: Strategy, recorder: RunRecorder, trainedLog: TrainedLog | undefined, log: Logger): CheckpointWriter {
+function checkpointWriter(durable: DurableOptions, identity: RunIdentity, strategy: Strategy, recorder: RunRecorder, trainedLog: TrainedLog | undefined, log: Logger, metrics: LifelongMetrics | undefined): CheckpointWriter {
   return {
     write: async (engine, reason) => {
       const t0 = performance.now();
@@ -268,6 +271,7 @@ function checkpointWriter(durable: DurableOptions, identity: RunIdentity, strate
         run: encodeRunState({ source: identity.source, engine, recorder: recorder.exportState(), ...(trainedLogBytes !== undefined ? { trainedLogBytes } : {}) }),
       });
       const ms = performance.now() - t0;
+      metrics?.setCheckpointSuccess(Date.now() / 1000);
       const message = `checkpoint ${file} written (${reason}): ${(bytes / 1e6).toFixed(2)} MB in ${ms.toFixed(0)} ms, model version ${engine.modelVersion}`;
       if (reason === 'task-end' || reason === 'shutdown') log.info(message);
       else log.debug(message);

@@ -1,5 +1,6 @@
 import type { Admin } from 'kafkajs';
 import type { Logger } from '../core/log';
+import type { LogEnd } from './consumer-lag';
 
 /** A partition whose log starts over: read it again from `low`. */
 export interface ResetPartition {
@@ -25,7 +26,11 @@ export interface ResetPartition {
 export class LogResets {
   private clusterId: string | undefined;
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    /** Sees every answer about a topic's log ends (the consumer lag is measured from them: no request of its own). */
+    private readonly onLogEnds: (topic: string, ends: readonly LogEnd[]) => void = () => undefined,
+  ) {}
 
   /**
    * True when the cluster answering is another than the one seen before (the first call only
@@ -68,8 +73,9 @@ export class LogResets {
 
   private async offsetsOf(admin: Admin, topic: string): Promise<(ResetPartition & { high: number })[]> {
     try {
-      const ends = await admin.fetchTopicOffsets(topic);
-      return ends.map((end) => ({ topic, partition: end.partition, low: Number(end.low), high: Number(end.high) }));
+      const ends = (await admin.fetchTopicOffsets(topic)).map((end) => ({ topic, partition: end.partition, low: Number(end.low), high: Number(end.high) }));
+      this.onLogEnds(topic, ends);
+      return ends;
     } catch (error) {
       this.log.debug(`kafka: offsets of ${topic} not available: ${(error as Error).message}`);
       return [];

@@ -47,6 +47,11 @@ export interface KafkaSourceOptions extends KafkaClientOptions {
    * topic or broker; log-resets.ts): lifelong_kafka_partition_resets_total counts them.
    */
   readonly onPartitionReset?: (topic: string, partition: number) => void;
+  /**
+   * Called with a topic's consumer lag (consumer-lag.ts) each time the discovery poll learns its
+   * log ends: lifelong_kafka_consumer_lag shows it.
+   */
+  readonly onConsumerLag?: (topic: string, messages: number) => void;
   /** close() waits at most this long for acknowledgements, the sink's flush, the commit and disconnects, ms. Default 10000. */
   readonly closeTimeoutMs?: number;
 }

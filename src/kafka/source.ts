@@ -41,6 +41,7 @@ import { endOfTask, TASK_AGNOSTIC, type Sample, type SourceItem, type TaskName }
 import type { SourcePositions } from '../operators/checkpoints';
 import type { Source, SourceContext, SourceResume } from '../operators/source';
 import { decodeMessage } from './codec';
+import { consumerLag } from './consumer-lag';
 import { KafkaConnection } from './connection';
 import { DeadLetters, type DeadLetterReason } from './dead-letter';
 import { within } from './deadline';
@@ -160,7 +161,10 @@ export class KafkaSource implements Source {
       () => (this.topics.current !== undefined && this.queue.recordsOf(this.topics.current) > 0) || this.backpressured,
       (quietMs) => this.onIdle(quietMs),
     );
-    this.resets = new LogResets(this.log);
+    this.resets = new LogResets(this.log, (topic, ends) => {
+      const lag = consumerLag(ends, (partition) => this.ledger.progressOf(topic, partition)?.commitValue());
+      if (lag !== undefined) this.options.onConsumerLag?.(topic, lag);
+    });
   }
 
   /** True for a topic that is a task: matches the pattern and is none of the topics around tasks. */

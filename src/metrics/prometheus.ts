@@ -92,6 +92,9 @@ export class LifelongMetrics {
   private readonly modelVersion: G;
   private readonly parametersAfterTask: Gauge<'task'>;
   private readonly partitionResets: Counter<'topic'>;
+  private readonly predictionDuration: Histogram<string>;
+  private readonly consumerLag: Gauge<'topic'>;
+  private readonly checkpointLastSuccess: G;
   /** Strategy-specific gauges (lifelong_strategy_*), created on first sight: their names come from the strategy. */
   private readonly strategyGauges = new Map<string, { gauge: Gauge<string>; labelNames: readonly string[] }>();
   private readonly registers: Registry[];
@@ -179,8 +182,19 @@ export class LifelongMetrics {
       registers,
     });
 
+    this.predictionDuration = new Histogram({
+      name: 'lifelong_prediction_duration_seconds',
+      help: "Time to answer one prediction batch (the step's samples predicted apart from training: evaluated, unlabelled, and trained ones where the strategy cannot predict and train in one pass).",
+      // Same range as a training step: a prediction is one forward pass of the same model.
+      buckets: [...TRAINING_STEP_BUCKETS_SECONDS],
+      registers,
+    });
+    this.consumerLag = gauge('kafka_consumer_lag', 'Messages behind the log end, per topic being read: log end minus the lowest offset not yet processed, summed over its partitions (measured at each topic discovery poll).', ['topic']);
+    this.checkpointLastSuccess = gauge('checkpoint_last_success_timestamp_seconds', 'Unix time of the last durable checkpoint written (or resumed from); checkpoint age = time() minus this.');
+
     // Unlabelled gauges start at 0 in prom-client; hide the ones where 0 would be a false value.
     for (const unknownYet of [
+      this.checkpointLastSuccess,
       this.averageForgetting,
       this.averageAccuracy,
       this.backwardTransfer,
@@ -234,6 +248,24 @@ export class LifelongMetrics {
       throw new InvariantError(`LifelongMetrics: training step duration must be finite and >= 0 seconds, got ${seconds}`);
     }
     this.trainingStep.observe(seconds);
+  }
+
+  /** Seconds to predict one batch apart from training (see lifelong_prediction_duration_seconds). */
+  observePrediction(seconds: number): void {
+    if (!Number.isFinite(seconds) || seconds < 0) {
+      throw new InvariantError(`LifelongMetrics: prediction duration must be finite and >= 0 seconds, got ${seconds}`);
+    }
+    this.predictionDuration.observe(seconds);
+  }
+
+  /** Messages of `topic` not yet processed behind its log end (all partitions). */
+  setConsumerLag(topic: string, messages: number): void {
+    this.consumerLag.set({ topic }, messages);
+  }
+
+  /** A durable checkpoint was written (or resumed from) at `unixSeconds`. */
+  setCheckpointSuccess(unixSeconds: number): void {
+    this.checkpointLastSuccess.set(unixSeconds);
   }
 
   /** Latest probe accuracy of one task (also set from the matrix's last row by setAccuracyMatrix). */

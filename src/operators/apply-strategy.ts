@@ -110,7 +110,9 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
         // Test-then-train in one pass where the strategy can: it predicts the batch with the
         // forward pass it trains with, before the update.
         const fused = typeof strategy.predictAndTrain === 'function' && trainIdx.length > 0;
+        const p0 = now();
         const predictions = await predictPlanned(strategy, taskGiven, event, fused ? ['evaluated', 'predicted'] : ['trained', 'evaluated', 'predicted']);
+        const predictSeconds = predictions.some((p) => p !== undefined) ? now() - p0 : undefined;
         const plan = [...event.plan];
         let loss: number | undefined;
         let trainSeconds: number | undefined;
@@ -173,6 +175,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
           ...(rejections ? { rejections } : {}),
           ...(loss !== undefined ? { loss } : {}),
           ...(trainSeconds !== undefined ? { trainSeconds } : {}),
+          ...(predictSeconds !== undefined ? { predictSeconds } : {}),
           modelVersion: version,
           parameters: strategy.parameterCount(),
           ...(sampled ? { layerWeights: strategy.layerWeights() } : {}),

@@ -89,6 +89,8 @@ export interface StepOutcome {
   readonly loss?: number;
   /** Seconds spent in the training step (forward, backward, update). */
   readonly trainSeconds?: number;
+  /** Seconds spent predicting the samples answered apart from training, if there were any. */
+  readonly predictSeconds?: number;
   /** Monotonic model version after the step. */
   readonly modelVersion: number;
   /** Trainable parameters in use after the step. */

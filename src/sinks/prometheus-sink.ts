@@ -27,6 +27,7 @@ export function publishMetrics(metrics: LifelongMetrics, recorder: RunRecorder):
           metrics.setPrequential(task, recorder.prequential.accuracy(task), recorder.prequential.fading(task));
         }
         if (event.trainSeconds !== undefined) metrics.observeTrainingStep(event.trainSeconds);
+        if (event.predictSeconds !== undefined) metrics.observePrediction(event.predictSeconds);
         if (event.loss !== undefined) metrics.setLoss(event.task.name, event.loss);
         metrics.setParameters(event.parameters);
         metrics.setModelVersion(event.modelVersion);

@@ -121,6 +121,8 @@ export class GenerativeReplay implements Rehearsal {
   /** Replayed inputs learned with the batch in progress, and with the last finished batch. */
   private replayedInBatch = 0;
   private replayedLastBatch = 0;
+  /** Entropy (bits) of the labels the previous solver gave the last replayed batch; undefined before any replay. */
+  private replayLabelEntropy: number | undefined;
   /** The generator's optimizer slots, read by prepareExport (async) for the synchronous exportState. */
   private pendingGeneratorState: { draws: number; state: Awaited<ReturnType<Generator['exportState']>> } | undefined;
   private disposed = false;
@@ -151,6 +153,7 @@ export class GenerativeReplay implements Rehearsal {
         const targets = this.targetsFor(previous.solver, head, x, context.model.head(head.key).labels.size);
         groups.push({ head: head.key, x: x.clone(), targets, ...(this.settings.distill ? { temperature: this.settings.temperature } : {}) });
       }
+      this.replayLabelEntropy = labelEntropyBits(groups);
     } catch (error) {
       for (const g of groups) tf.dispose([g.x, g.targets]);
       throw error;
@@ -194,6 +197,15 @@ export class GenerativeReplay implements Rehearsal {
     const out: StrategyDiagnostic[] = [
       { name: 'dgr_replayed_samples_per_batch', help: 'Replayed (generated) inputs the solver learned with the last batch, over all its gradient steps.', value: this.replayedLastBatch },
     ];
+    if (this.replayLabelEntropy !== undefined) {
+      // Replay collapse (the previous solver labels nearly every generated input alike) shows as
+      // this falling towards 0 while forgetting has not shown yet: the alert LifelongReplayCollapse.
+      out.push({
+        name: 'replay_label_entropy',
+        help: 'Entropy (bits) of the labels the previous solver assigned to the last replayed batch (argmax of its targets); near 0 when replay collapsed onto one class.',
+        value: this.replayLabelEntropy,
+      });
+    }
     if (this.generatorLoss !== undefined) {
       out.push({
         name: 'dgr_generator_loss',
@@ -393,3 +405,29 @@ export const DGR_STRATEGY = defineStrategy({
   create: createDgr,
   params: DGR_PARAMS,
 });
+
+/**
+ * Entropy in bits of the replayed labels: each row's argmax target, counted per head (a label of
+ * one head is not the same class as the same index of another).
+ */
+export function labelEntropyBits(groups: readonly ReplayGroup[]): number {
+  const counts = new Map<string, number>();
+  let total = 0;
+  for (const group of groups) {
+    const argMax = tf.argMax(group.targets, 1);
+    let labels: ArrayLike<number>;
+    try {
+      labels = argMax.dataSync();
+    } finally {
+      argMax.dispose();
+    }
+    for (let i = 0; i < labels.length; i++) {
+      const key = `${group.head}/${labels[i]}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+      total += 1;
+    }
+  }
+  let entropy = 0;
+  for (const n of counts.values()) entropy -= (n / total) * Math.log2(n / total);
+  return entropy;
+}

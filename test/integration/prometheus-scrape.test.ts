@@ -1,4 +1,5 @@
 import { freePort } from '../helpers/ports';
+import { findBinary } from '../helpers/prometheus';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -14,20 +15,6 @@ import { PerRunMetrics } from '../../src/metrics/per-run-metrics';
  */
 
 const WAIT_MS = 30_000;
-
-function findPrometheus(): string | undefined {
-  const dirs = (process.env['PATH'] ?? '').split(path.delimiter).filter((d) => d !== '');
-  for (const candidate of [...dirs.map((d) => path.join(d, 'prometheus')), '/usr/bin/prometheus']) {
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -87,12 +74,7 @@ describe('Prometheus scraping the metrics endpoint (integration)', function () {
   }
 
   before(async () => {
-    const binary = findPrometheus();
-    assert.ok(
-      binary,
-      'prometheus binary not found on PATH or at /usr/bin/prometheus: install the Debian package ' +
-        '(apt-get install -y prometheus) to run this integration test',
-    );
+    const binary = findBinary('prometheus', 'prometheus');
     const targetPort = await server.start('127.0.0.1', 0);
     const comparedPort = await comparedServer.start('127.0.0.1', 0);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lifelong-prom-'));

@@ -13,7 +13,7 @@ import { CHECKPOINT_FORMAT, readCheckpoint, writeCheckpoint } from '../../src/en
 import { DenseStack, leakyRelu, type Generator } from '../../src/models/generator';
 import { Vae } from '../../src/models/vae';
 import { WganGp } from '../../src/models/wgan-gp';
-import { createDgr, DgrStrategy, GenerativeReplay, readDgrParams } from '../../src/strategies/dgr';
+import { createDgr, DgrStrategy, GenerativeReplay, labelEntropyBits, readDgrParams } from '../../src/strategies/dgr';
 import { createFinetune } from '../../src/strategies/finetune';
 import type { RehearsalContext } from '../../src/strategies/rehearsal';
 import type { Strategy, StrategyOptions, StrategyState } from '../../src/strategies/strategy';
@@ -212,8 +212,28 @@ describe('dgr strategy', () => {
       tf.dispose(replay.groups.flatMap((g) => [g.x, g.targets]));
       assert.ok((strategy.diagnostics().find((d) => d.name === 'dgr_replayed_samples_per_batch')?.value ?? 0) > 0);
       assert.ok(Number.isFinite(strategy.diagnostics().find((d) => d.name === 'dgr_generator_loss')?.value));
+      const entropy = strategy.diagnostics().find((d) => d.name === 'replay_label_entropy')?.value;
+      assert.ok(entropy !== undefined && entropy >= 0 && entropy <= 1, `two previous classes: 0..1 bit, got ${entropy}`);
     } finally {
       strategy.dispose();
+    }
+  });
+
+  it('replay_label_entropy: bits of the argmax labels over all groups, a label of one head distinct from the same index of another', () => {
+    const group = (head: string, rows: number[][]) => ({ head, x: tf.zeros([rows.length, 1]) as tf.Tensor2D, targets: tf.tensor2d(rows) });
+    const groups = [
+      group('shared', [[1, 0], [0, 1], [0.9, 0.1], [0.2, 0.8]]),
+    ];
+    const collapsed = [group('shared', [[1, 0, 0], [0.6, 0.4, 0], [0.9, 0, 0.1], [1, 0, 0]])];
+    const twoHeads = [group('t1', [[1, 0], [1, 0]]), group('t2', [[1, 0], [1, 0]])];
+    try {
+      const before = tf.memory().numTensors;
+      assert.equal(labelEntropyBits(groups), 1);
+      assert.equal(labelEntropyBits(collapsed), 0);
+      assert.equal(labelEntropyBits(twoHeads), 1);
+      assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+    } finally {
+      tf.dispose([...groups, ...collapsed, ...twoHeads].flatMap((g) => [g.x, g.targets]));
     }
   });
 
