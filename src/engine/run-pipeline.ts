@@ -79,8 +79,8 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
   const { pipeline } = options;
   const log = options.log ?? silentLogger;
   const { source, outputUnits, sink } = options.source ?? createSource(pipeline.source, pipeline.scenario, pipeline.seed, log, options.metrics);
-  const units = pipeline.model.outputUnits > 0 ? pipeline.model.outputUnits : outputUnits;
-  if (units < 1) throw new ConfigError(`model.outputUnits must be set for source type ${pipeline.source.type}`, undefined, 'model.outputUnits');
+  // 0 (a Kafka source, no model.outputUnits): heads start empty and grow a unit per new label.
+  const units = pipeline.model.outputUnits || outputUnits;
   const name = options.strategyOverride?.name ?? pipeline.strategy.name;
   let descriptor: StrategyDescriptor;
   try {
@@ -98,6 +98,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
       inputSize: source.inputSize,
       hiddenLayers: pipeline.model.hiddenLayers,
       outputUnits: units,
+      ...(pipeline.model.maxClasses ? { maxClasses: pipeline.model.maxClasses } : {}),
       optimizer: pipeline.training.optimizer,
       learningRate: pipeline.training.learningRate,
       stepsPerBatch: pipeline.training.stepsPerBatch,

@@ -5,9 +5,11 @@ import {
   copyParameters,
   disposeParameters,
   exportParameters,
+  growParameters,
   importParameters,
   quadraticPenalty,
   type BatchContext,
+  type GrowthContext,
   type ParameterTensors,
   type Regularizer,
   type RegularizerState,
@@ -69,6 +71,14 @@ class EwcRegularizer implements Regularizer {
     this.fisher.reset();
     if (!fisher) return; // a task with no training batch has nothing to consolidate
     this.consolidated.push({ task: task.name, fisher, anchor: copyParameters(model) });
+  }
+
+  growHead(context: GrowthContext): void {
+    for (const c of this.consolidated) {
+      growParameters(c.fisher, context, 'zeros');
+      growParameters(c.anchor, context, 'current');
+    }
+    this.fisher.grow(context);
   }
 
   exportState(): RegularizerState {

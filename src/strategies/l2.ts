@@ -4,8 +4,10 @@ import {
   copyParameters,
   disposeParameters,
   exportParameters,
+  growParameters,
   importParameters,
   quadraticPenalty,
+  type GrowthContext,
   type ParameterTensors,
   type Regularizer,
   type RegularizerState,
@@ -34,6 +36,11 @@ class L2Regularizer implements Regularizer {
   endTask({ model }: TrainingContext): void {
     disposeParameters(this.anchor);
     this.anchor = copyParameters(model);
+  }
+
+  /** Every weight weighs the same in L2: a new unit is pulled toward its initial value, like an unused unit of a pre-sized head. */
+  growHead(context: GrowthContext): void {
+    growParameters(this.anchor, context, 'current');
   }
 
   exportState(): RegularizerState {

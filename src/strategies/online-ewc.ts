@@ -5,9 +5,11 @@ import {
   copyParameters,
   disposeParameters,
   exportParameters,
+  growParameters,
   importParameters,
   quadraticPenalty,
   type BatchContext,
+  type GrowthContext,
   type ParameterTensors,
   type Regularizer,
   type RegularizerState,
@@ -73,6 +75,12 @@ class OnlineEwcRegularizer implements Regularizer {
     this.fisherSum = merged;
     disposeParameters(this.anchor);
     this.anchor = copyParameters(model);
+  }
+
+  growHead(context: GrowthContext): void {
+    growParameters(this.fisherSum, context, 'zeros');
+    growParameters(this.anchor, context, 'current');
+    this.fisher.grow(context);
   }
 
   exportState(): RegularizerState {

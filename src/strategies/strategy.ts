@@ -24,8 +24,13 @@ export interface StrategyOptions {
   readonly inputSize: number;
   /** Hidden layer sizes of the MLP trunk, e.g. [400, 400]. */
   readonly hiddenLayers: readonly number[];
-  /** Output units per head (task-incremental) or of the shared head. */
+  /**
+   * Output units each head (task-incremental) or the shared head starts with; 0 = none. A head
+   * grows by one unit per new label beyond them, so this is an initial capacity, not a limit.
+   */
   readonly outputUnits: number;
+  /** Hard cap on the classes of one head (model.maxClasses); a label beyond it is refused ('label-capacity'). Absent or 0 = none. */
+  readonly maxClasses?: number;
   readonly optimizer: 'adam' | 'sgd';
   readonly learningRate: number;
   /** Gradient steps taken on each micro-batch. */
