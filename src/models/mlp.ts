@@ -69,7 +69,8 @@ export class MultiHeadMlp {
 
   constructor(
     readonly shape: MlpShape,
-    private readonly seed: number,
+    /** Seeds the units heads grow (growHead); part of the exported state, so a restored copy grows the same units. */
+    private seed: number,
   ) {
     if (shape.hiddenLayers.length === 0) throw new StrategyError('the model needs at least one hidden layer');
     this.rng = new Rng(seed);
@@ -204,13 +205,14 @@ export class MultiHeadMlp {
     return weights;
   }
 
-  exportState(): { meta: { shape: MlpShape; heads: HeadMeta[] }; tensors: Record<string, TensorSnapshot> } {
+  exportState(): { meta: { shape: MlpShape; heads: HeadMeta[]; growthSeed?: number }; tensors: Record<string, TensorSnapshot> } {
     const tensors: Record<string, TensorSnapshot> = {};
     for (const [name, v] of this.namedVariables()) tensors[`model.${name}`] = snapshot(v);
     return {
       meta: {
         shape: { ...this.shape, hiddenLayers: [...this.shape.hiddenLayers] },
         heads: [...this.heads.values()].map((h) => ({ key: h.key, labels: h.labels.toJSON(), units: unitsOf(h) })),
+        growthSeed: this.seed,
       },
       tensors,
     };
@@ -224,6 +226,7 @@ export class MultiHeadMlp {
     }
     for (const head of this.heads.values()) disposeLayer(head.layer);
     this.heads.clear();
+    if (meta.growthSeed !== undefined) this.seed = meta.growthSeed;
     for (const h of meta.heads) this.addHead(h.key, LabelSpace.fromJSON(h.labels), h.units ?? h.labels.capacity ?? this.shape.outputUnits);
     for (const [name, v] of this.namedVariables()) {
       const t = tensors[`model.${name}`];
