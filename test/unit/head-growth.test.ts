@@ -36,6 +36,44 @@ function tensorsOf(state: StrategyState): Record<string, { shape: number[]; data
   return out;
 }
 
+type Step = { kind: 'begin' | 'end'; task: TaskInfo } | { kind: 'train'; task: TaskInfo; batch: LabelledBatch; first: boolean };
+
+/** Three tasks of two new classes each; a task's first batch has one class, the next ones both, so a head grows twice within a task. */
+function plan(batchesPerTask: number): Step[] {
+  const rng = new Rng(5);
+  const steps: Step[] = [];
+  [['a', 'b'], ['c', 'd'], ['e', 'f']].forEach((labels, index) => {
+    const task = { name: `t${index + 1}`, index };
+    steps.push({ kind: 'begin', task });
+    for (let i = 0; i < batchesPerTask; i++) steps.push({ kind: 'train', task, batch: batchOf(i === 0 ? labels.slice(0, 1) : labels, 8, rng), first: i === 0 });
+    steps.push({ kind: 'end', task });
+  });
+  return steps;
+}
+
+/**
+ * Runs the plan on `original`; a checkpoint taken after task 2's first batch (a head that grows
+ * again at the next batch) is imported into `copy`, which runs the rest of the plan too. After a
+ * task's first batch (which creates the rebuilt optimizer's moments and the streamed Fisher),
+ * no batch of the original may keep a tensor, whether it grows a head (every task's second
+ * batch does) or not.
+ */
+async function runWithCheckpoint(name: string, original: Strategy, copy: Strategy, steps: readonly Step[]): Promise<void> {
+  const checkpointAfter = steps.findIndex((s) => s.kind === 'train' && s.task.index === 1);
+  const run = async (s: Strategy, step: Step, leakCheck: boolean) => {
+    if (step.kind !== 'train') return step.kind === 'begin' ? s.beginTask(step.task) : s.endTask(step.task);
+    const before = tf.memory().numTensors;
+    const result = await s.trainBatch(step.task, step.batch);
+    assert.equal(result.rejected, undefined, JSON.stringify(result));
+    if (leakCheck && !step.first) assert.equal(tf.memory().numTensors, before, `${name}: tensors kept by a batch of ${step.task.name}`);
+  };
+  for (const [i, step] of steps.entries()) {
+    await run(original, step, true);
+    if (i === checkpointAfter) await copy.importState(await original.exportState());
+    if (i > checkpointAfter) await run(copy, step, false);
+  }
+}
+
 describe('heads that grow', () => {
   it('adding a unit leaves the logits of the classes known before unchanged', () => {
     const model = new MultiHeadMlp({ inputSize: INPUTS, hiddenLayers: [8, 5], outputUnits: 0 }, 4);
@@ -91,43 +129,53 @@ describe('heads that grow', () => {
     }
   });
 
+  it('a pre-sized head grows past outputUnits; model.maxClasses refuses the labels beyond it, alone', async () => {
+    const grown = builtinStrategies().get('ewc')({ ...options('class-incremental'), outputUnits: 2 });
+    const capped = builtinStrategies().get('ewc')({ ...options('class-incremental'), outputUnits: 2, maxClasses: 3 });
+    const task = { name: 't', index: 0 };
+    const batch = batchOf(['a', 'b', 'c', 'd'], 8, new Rng(2));
+    try {
+      for (const s of [grown, capped]) await s.beginTask(task);
+      assert.equal((await grown.trainBatch(task, batch)).rejected, undefined);
+      assert.deepEqual(Object.keys((await grown.predict(undefined, batch.xs.slice(0, 1)))[0]?.probabilities ?? {}), ['a', 'b', 'c', 'd']);
+      const { rejected } = await capped.trainBatch(task, batch);
+      assert.deepEqual(rejected?.map((r) => [r.index, r.code]), [[3, 'label-capacity'], [7, 'label-capacity']]);
+      assert.match(rejected?.[0]?.reason ?? '', /"d" would be class 4 .* at most 3 output units \(model\.maxClasses\)/);
+    } finally {
+      grown.dispose();
+      capped.dispose();
+    }
+  });
+
+  it('reads a checkpoint written before heads grew (the width kept as labels.capacity)', async () => {
+    const original = builtinStrategies().get('finetune')({ ...options('class-incremental'), outputUnits: 4 });
+    const copy = builtinStrategies().get('finetune')({ ...options('class-incremental'), outputUnits: 4 });
+    const task = { name: 't', index: 0 };
+    const batch = batchOf(['a', 'b'], 8, new Rng(2));
+    try {
+      await original.beginTask(task);
+      await original.trainBatch(task, batch);
+      const state = await original.exportState();
+      const model = state.meta.model as { heads: { key: string; labels: { labels: string[] } }[] };
+      const old = { ...model, growthSeed: undefined, heads: model.heads.map((h) => ({ key: h.key, labels: { capacity: 4, labels: h.labels.labels } })) };
+      await copy.importState({ ...state, meta: { ...state.meta, model: old } });
+      assert.deepEqual(await copy.predict(undefined, batch.xs), await original.predict(undefined, batch.xs));
+    } finally {
+      original.dispose();
+      copy.dispose();
+    }
+  });
+
   for (const name of ['finetune', 'l2', 'ewc', 'online-ewc', 'replay', 'dgr']) {
     it(`${name}: class-incremental from no units to 6; state consistent; a checkpoint mid-growth continues identically; no leak`, async () => {
       const params = name === 'dgr' ? { latent: 3, generatorHidden: [8] } : name === 'replay' ? { budget: 40 } : {};
       const baseline = tf.memory().numTensors;
       const original = builtinStrategies().get(name)(options('class-incremental', params, 1));
       const copy = builtinStrategies().get(name)(options('class-incremental', params, 77));
-      const rng = new Rng(5);
-      // Each task brings two new classes: one class first, then both, so the head grows twice
-      // within a task, between gradient steps.
-      type Step = { kind: 'begin' | 'end'; task: TaskInfo } | { kind: 'train'; task: TaskInfo; batch: LabelledBatch; first: boolean };
-      const steps: Step[] = [];
-      [['a', 'b'], ['c', 'd'], ['e', 'f']].forEach((labels, index) => {
-        const task = { name: `t${index + 1}`, index };
-        steps.push({ kind: 'begin', task });
-        for (let i = 0; i < 5; i++) steps.push({ kind: 'train', task, batch: batchOf(i === 0 ? labels.slice(0, 1) : labels, 8, rng), first: i === 0 });
-        steps.push({ kind: 'end', task });
-      });
-      // After task 2's first batch: its head has 3 units, the next batch grows it to 4.
-      const checkpointAfter = steps.findIndex((s) => s.kind === 'train' && s.task.index === 1);
-      const run = async (s: Strategy, step: Step, leakCheck: boolean) => {
-        if (step.kind !== 'train') return step.kind === 'begin' ? s.beginTask(step.task) : s.endTask(step.task);
-        const before = tf.memory().numTensors;
-        const result = await s.trainBatch(step.task, step.batch);
-        assert.equal(result.rejected, undefined, JSON.stringify(result));
-        // After a task's first batch (which creates the rebuilt optimizer's moments and the
-        // streamed Fisher), a batch allocates nothing that stays, whether it grows the head (the
-        // second batch of every task does) or not.
-        if (leakCheck && !step.first) assert.equal(tf.memory().numTensors, before, `${name}: tensors kept by a batch of ${step.task.name}`);
-      };
       try {
         const probe = batchOf(['a', 'b', 'c', 'd', 'e', 'f'], 12, new Rng(8)).xs;
         assert.deepEqual((await original.predict(undefined, probe.slice(0, 1)))[0], { label: null, probabilities: {}, reason: NOTHING_LEARNED_YET });
-        for (const [i, step] of steps.entries()) {
-          await run(original, step, true);
-          if (i === checkpointAfter) await copy.importState(await original.exportState());
-          if (i > checkpointAfter) await run(copy, step, false);
-        }
+        await runWithCheckpoint(name, original, copy, plan(5));
 
         const state = await original.exportState();
         const model = state.meta.model as { heads: { key: string; labels: { labels: string[] }; units: number }[] };
@@ -143,6 +191,39 @@ describe('heads that grow', () => {
         assert.deepEqual(await copy.predict(undefined, probe), await original.predict(undefined, probe));
         const labels = (await original.predict(undefined, probe)).map((p) => p.label);
         assert.ok(labels.every((l) => l !== null && 'abcdef'.includes(l)), JSON.stringify(labels));
+      } finally {
+        original.dispose();
+        copy.dispose();
+      }
+      assert.equal(tf.memory().numTensors, baseline, `${name}: every tensor freed`);
+    });
+  }
+
+  for (const [name, scenario, params] of [
+    ['ewc', 'task-incremental', {}],
+    ['replay', 'task-incremental', { budget: 40 }],
+    ['dgr', 'task-incremental', { latent: 3, generatorHidden: [8] }],
+    ['joint', 'class-incremental', {}],
+    ['replay', 'domain-incremental', { budget: 40 }],
+    ['progressive', 'task-incremental', {}],
+    ['den', 'task-incremental', { selectionBatches: 1, expansionPatience: 2, lossThreshold: 0 }],
+    ['den', 'class-incremental', { selectionBatches: 1, expansionPatience: 2, lossThreshold: 0 }],
+  ] as const) {
+    it(`${name} (${scenario}): heads grow from no units to a unit per class, a checkpoint mid-growth continues identically, no leak`, async () => {
+      const baseline = tf.memory().numTensors;
+      const original = builtinStrategies().get(name)(options(scenario, params, 1));
+      const copy = builtinStrategies().get(name)(options(scenario, params, 77));
+      try {
+        await runWithCheckpoint(name, original, copy, plan(6));
+        assert.deepEqual(tensorsOf(await copy.exportState()), tensorsOf(await original.exportState()), 'the copy restored mid-growth continued bit-identically');
+        const probe = batchOf(['a', 'b', 'c', 'd', 'e', 'f'], 12, new Rng(8)).xs;
+        const tasks = scenario === 'task-incremental' ? [0, 1, 2].map((index) => ({ name: `t${index + 1}`, index })) : [undefined];
+        for (const task of tasks) {
+          const answers = await original.predict(task, probe);
+          assert.deepEqual(await copy.predict(task, probe), answers);
+          const known = task ? ['ab', 'cd', 'ef'][task.index] : 'abcdef';
+          assert.ok(answers.every((p) => p.label !== null && known?.includes(p.label) && Object.keys(p.probabilities).length === known.length), JSON.stringify(answers[0]));
+        }
       } finally {
         original.dispose();
         copy.dispose();
