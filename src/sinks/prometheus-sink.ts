@@ -29,6 +29,7 @@ export function publishMetrics(metrics: LifelongMetrics, recorder: RunRecorder):
         if (event.trainSeconds !== undefined) metrics.observeTrainingStep(event.trainSeconds);
         if (event.loss !== undefined) metrics.setLoss(event.task.name, event.loss);
         metrics.setParameters(event.parameters);
+        if (event.classes) metrics.setClasses(event.classes);
         metrics.setModelVersion(event.modelVersion);
         if (event.layerWeights) metrics.setDrift(recorder.latestDrift, recorder.taskNames());
         if (event.diagnostics) metrics.setStrategyDiagnostics(event.diagnostics);

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import { Rng } from '../core/rng';
 import type { TensorSnapshot } from '../core/tensor-snapshot';
-import { TASK_AGNOSTIC, type Prediction, type TaskInfo } from '../core/types';
+import { TASK_AGNOSTIC, type Label, type Prediction, type TaskInfo, type TaskName } from '../core/types';
 import { deadUnits, expandLayers, removeUnits } from '../models/den-expansion';
 import { DenNetwork, type DenHead, type DenNetworkMeta, type DenShape } from '../models/den-network';
 import { matrixOf, serves, type HeadData, type LayerSnapshot, type UnitTimes } from '../models/den-network-data';
@@ -245,6 +245,10 @@ export class DenStrategy implements Strategy {
     learning.recentLosses.push(loss);
     if (learning.recentLosses.length > LOSS_WINDOW) learning.recentLosses.shift();
     return rejected.length ? { loss, penalty, rejected } : { loss, penalty };
+  }
+
+  classes(): ReadonlyMap<TaskName, readonly Label[]> {
+    return new Map(this.network.headList().map((h) => [this.taskHeads ? h.key : TASK_AGNOSTIC, h.labels.labels]));
   }
 
   async predict(task: TaskInfo | undefined, xs: readonly Float32Array[]): Promise<Prediction[]> {

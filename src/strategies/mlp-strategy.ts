@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
-import type { Prediction, TaskInfo } from '../core/types';
+import { TASK_AGNOSTIC, type Label, type Prediction, type TaskInfo, type TaskName } from '../core/types';
 import type { TensorSnapshot } from '../core/tensor-snapshot';
 import { assignSnapshot, MultiHeadMlp, unitsOf, type Head } from '../models/mlp';
 import { createOptimizer, exportOptimizer, growOptimizerSlots, importOptimizer } from '../models/optimizer-state';
@@ -186,6 +186,10 @@ export class MlpStrategy implements Strategy {
   /** The rehearsal's numbers (buffer fill, replayed samples...); none without a rehearsal. */
   diagnostics(): readonly StrategyDiagnostic[] {
     return this.rehearsal?.diagnostics?.() ?? [];
+  }
+
+  classes(): ReadonlyMap<TaskName, readonly Label[]> {
+    return new Map(this.model.headKeys().map((key) => [this.taskHeads ? key : TASK_AGNOSTIC, this.model.head(key).labels.labels]));
   }
 
   parameterCount(): number {

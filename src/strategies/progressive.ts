@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
-import { TASK_AGNOSTIC, type Prediction, type TaskInfo } from '../core/types';
+import { TASK_AGNOSTIC, type Label, type Prediction, type TaskInfo, type TaskName } from '../core/types';
 import type { TensorSnapshot } from '../core/tensor-snapshot';
 import { headUnitsOf, ProgressiveColumns, type AdapterKind, type Column, type ColumnsShape, type LateralInputs } from '../models/progressive-columns';
 import { assignSnapshot } from '../models/mlp';
@@ -112,6 +112,10 @@ export class ProgressiveStrategy implements Strategy {
     }
     if (refused) return refuseBatch(column.labels, labelsBefore, kept, rejected);
     return rejected.length ? { loss, penalty: 0, rejected } : { loss, penalty: 0 };
+  }
+
+  classes(): ReadonlyMap<TaskName, readonly Label[]> {
+    return new Map(this.columns.columns.map((c) => [c.task, c.labels.labels]));
   }
 
   async predict(task: TaskInfo | undefined, xs: readonly Float32Array[]): Promise<Prediction[]> {

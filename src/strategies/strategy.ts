@@ -1,5 +1,5 @@
 import type { TensorSnapshot } from '../core/tensor-snapshot';
-import type { Label, Prediction, Scenario, TaskInfo } from '../core/types';
+import type { Label, Prediction, Scenario, TaskInfo, TaskName } from '../core/types';
 
 // Re-exported: strategies written against this module before the type moved to core keep compiling.
 export type { TensorSnapshot } from '../core/tensor-snapshot';
@@ -131,6 +131,12 @@ export interface Strategy {
   layerWeights(): Map<string, Float32Array>;
   /** Optional strategy-specific numbers for dashboards; cheap (no tensor downloads). */
   diagnostics?(): readonly StrategyDiagnostic[];
+  /**
+   * Optional: the label registry. The labels each head (or column) knows, in the order of its
+   * units (the order of first sight), by the task it answers for; TASK_AGNOSTIC ('*') for a head
+   * shared by every task. Cheap (no tensor downloads); published as lifelong_classes{task}.
+   */
+  classes?(): ReadonlyMap<TaskName, readonly Label[]>;
   exportState(): Promise<StrategyState>;
   importState(state: StrategyState): Promise<void>;
   /** Frees every tensor the strategy owns. Safe to call twice. */
