@@ -7,7 +7,7 @@ import type { EngineEvent } from '../operators/events';
 import { createSource, type CreatedSource } from './create-source';
 import { publishMetrics, recordRun } from '../sinks/prometheus-sink';
 import { RunRecorder } from '../sinks/run-recorder';
-import type { StrategyDescriptor } from '../strategies/descriptor';
+import { scenarioWarning, type StrategyDescriptor } from '../strategies/descriptor';
 import { builtinStrategies, loadStrategyModule, type StrategyRegistry } from '../strategies/registry';
 import type { Strategy, StrategyOptions } from '../strategies/strategy';
 import { ConfigError } from '../core/errors';
@@ -89,6 +89,8 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
     await source.close();
     throw error;
   }
+  const weak = scenarioWarning(descriptor, pipeline.scenario, (options.registry ?? builtinStrategies()).all());
+  if (weak) log.warn(weak);
   if (source.live && descriptor.capabilities.needsFiniteStream) {
     await source.close();
     throw new ConfigError(`strategy "${name}" needs a finite embedded stream, not ${source.description}`, undefined, 'strategy.name');

@@ -18,7 +18,7 @@ import {
 import { readFisherCounters, StreamingFisher } from './streaming-fisher';
 import type { FisherLabels } from './fisher';
 import type { Strategy, StrategyOptions } from './strategy';
-import { defineStrategy } from './descriptor';
+import { defineStrategy, splitMnistClassIl } from './descriptor';
 
 /** Fisher estimation settings shared by ewc and online-ewc. */
 export const FISHER_PARAMS = {
@@ -123,4 +123,5 @@ export const EWC_STRATEGY = defineStrategy({
   summary: 'Elastic Weight Consolidation (Kirkpatrick et al. 2017): one Fisher-weighted penalty per past task.',
   create: createEwc,
   params: EWC_PARAMS,
+  capabilities: { keepsLittleIn: { 'class-incremental': splitMnistClassIl('19.7%') } },
 });

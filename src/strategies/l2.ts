@@ -14,7 +14,7 @@ import {
   type TrainingContext,
 } from './regularizer';
 import type { Strategy, StrategyOptions } from './strategy';
-import { defineStrategy } from './descriptor';
+import { defineStrategy, splitMnistClassIl } from './descriptor';
 
 export const L2_PARAMS = {
   lambda: { type: 'number', default: 0.01, min: 0, doc: "Strength of the pull toward the previous task's weights." },
@@ -71,4 +71,5 @@ export const L2_STRATEGY = defineStrategy({
   summary: '(λ/2)‖θ − θ*‖² toward the weights at the end of the previous task.',
   create: createL2,
   params: L2_PARAMS,
+  capabilities: { keepsLittleIn: { 'class-incremental': splitMnistClassIl('19.8%') } },
 });
