@@ -6,7 +6,8 @@ import { LabelSpace } from '../../src/models/label-space';
 import { MultiHeadMlp, unitsOf } from '../../src/models/mlp';
 import { createOptimizer, growOptimizerSlots } from '../../src/models/optimizer-state';
 import { NOTHING_LEARNED_YET } from '../../src/strategies/learning-helpers';
-import { builtinStrategies } from '../../src/strategies/registry';
+import { builtinStrategies, StrategyRegistry } from '../../src/strategies/registry';
+import { strategy as synapticIntelligence } from '../../examples/strategies/synaptic-intelligence';
 import type { LabelledBatch, Strategy, StrategyOptions, StrategyState } from '../../src/strategies/strategy';
 
 /**
@@ -166,12 +167,15 @@ describe('heads that grow', () => {
     }
   });
 
-  for (const name of ['finetune', 'l2', 'ewc', 'online-ewc', 'replay', 'dgr']) {
+  // The built-ins, and a user's regularizer written against the public API (growParameters).
+  const registry = builtinStrategies();
+  registry.register(synapticIntelligence as Parameters<StrategyRegistry['register']>[0]);
+  for (const name of ['finetune', 'l2', 'ewc', 'online-ewc', 'replay', 'dgr', 'si']) {
     it(`${name}: class-incremental from no units to 6; state consistent; a checkpoint mid-growth continues identically; no leak`, async () => {
       const params = name === 'dgr' ? { latent: 3, generatorHidden: [8] } : name === 'replay' ? { budget: 40 } : {};
       const baseline = tf.memory().numTensors;
-      const original = builtinStrategies().get(name)(options('class-incremental', params, 1));
-      const copy = builtinStrategies().get(name)(options('class-incremental', params, 77));
+      const original = registry.get(name)(options('class-incremental', params, 1));
+      const copy = registry.get(name)(options('class-incremental', params, 77));
       try {
         const probe = batchOf(['a', 'b', 'c', 'd', 'e', 'f'], 12, new Rng(8)).xs;
         assert.deepEqual((await original.predict(undefined, probe.slice(0, 1)))[0], { label: null, probabilities: {}, reason: NOTHING_LEARNED_YET });
