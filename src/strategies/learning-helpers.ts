@@ -56,7 +56,7 @@ export interface AssignedUnits {
   readonly kept: number[];
   /** The unit of each kept sample, in the order of `kept`. */
   readonly units: number[];
-  /** Samples refused because the head has no unit left for their label. */
+  /** Samples refused because their label would take the head past model.maxClasses. */
   readonly rejected: TrainRejection[];
 }
 

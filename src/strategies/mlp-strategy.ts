@@ -94,7 +94,7 @@ export class MlpStrategy implements Strategy {
     if (batch.xs.length === 0) return { result: { loss: 0, penalty: 0 }, ...(predict ? { predictions: [] } : {}) };
     const head = this.headForTraining(task);
     const knownBefore = head.labels.size;
-    // A label the head has no unit left for is refused alone; the rest of the batch still trains.
+    // A label beyond model.maxClasses is refused alone; the rest of the batch still trains.
     const { kept, units, rejected } = assignUnits(head.labels, batch.ys, this.options.maxClasses);
     // Predictions come from the model before this batch. Usually the training step's own forward
     // pass gives them (below); when it cannot (nothing known yet, or refused samples missing from

@@ -89,7 +89,7 @@ export interface TrainResult {
   /** The regularisation penalty added to the loss, 0 where there is none. */
   readonly penalty: number;
   /**
-   * Samples of the batch the strategy could not learn (e.g. a label beyond the head's capacity),
+   * Samples of the batch the strategy could not learn (e.g. a label beyond model.maxClasses),
    * by index in the batch, with the reason; the others were trained on. The engine counts these
    * as rejected, and a Kafka source's sink dead-letters them.
    */
