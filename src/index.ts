@@ -29,11 +29,11 @@ export type {
 } from './strategies/strategy';
 
 // Building blocks: the MLP learner and its regularizer and rehearsal plugins.
-export type { Head, MultiHeadMlp } from './models/mlp';
+export type { Head, HeadGrowth, MultiHeadMlp } from './models/mlp';
 export { MlpStrategy, SHARED_HEAD } from './strategies/mlp-strategy';
 export { NoRegularizer } from './strategies/finetune';
-export { copyParameters, disposeParameters, exportParameters, importParameters, quadraticPenalty } from './strategies/regularizer';
-export type { BatchContext, ParameterTensors, Regularizer, RegularizerState, StepContext, TrainingContext } from './strategies/regularizer';
+export { copyParameters, disposeParameters, exportParameters, growParameters, importParameters, quadraticPenalty } from './strategies/regularizer';
+export type { BatchContext, GrowthContext, ParameterTensors, Regularizer, RegularizerState, StepContext, TrainingContext } from './strategies/regularizer';
 export type { AppliedStep, StepGradient } from './models/gradient-step';
 export { seededRng } from './strategies/rehearsal';
 export type { Rehearsal, RehearsalBatchContext, RehearsalContext, RehearsalState, ReplayBatch, ReplayGroup } from './strategies/rehearsal';

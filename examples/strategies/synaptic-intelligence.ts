@@ -22,11 +22,13 @@ import {
   defineStrategy,
   disposeParameters,
   exportParameters,
+  growParameters,
   importParameters,
   MlpStrategy,
   quadraticPenalty,
   readParams,
   tf,
+  type GrowthContext,
   type ParameterTensors,
   type Regularizer,
   type RegularizerState,
@@ -98,6 +100,23 @@ class SynapticIntelligence implements Regularizer {
     this.omega = omega;
     this.anchor = copyParameters(model);
     this.resetPath();
+  }
+
+  /**
+   * A head grew (a new label): its new units have no importance and no path yet, and start (and
+   * are anchored) at their initial values.
+   */
+  growHead(context: GrowthContext): void {
+    growParameters(this.omega, context, 'zeros');
+    growParameters(this.anchor, context, 'current');
+    growParameters(this.start, context, 'current');
+    const path: ParameterTensors = { ...this.path };
+    growParameters(path, context, 'zeros');
+    for (const [name, t] of Object.entries(path)) {
+      if (t === this.path[name]) continue;
+      this.path[name] = tf.variable(t, false);
+      t.dispose();
+    }
   }
 
   exportState(): RegularizerState {

@@ -250,8 +250,14 @@ export type Optimizer = (typeof OPTIMIZERS)[number];
 export interface ModelConfig {
   /** Hidden layer sizes of the MLP trunk, e.g. [400, 400]; never empty. */
   readonly hiddenLayers: readonly number[];
-  /** Output units per head; 0 = as many as the source has classes per task. */
-  readonly outputUnits: number;
+  /**
+   * Output units each head starts with: an initial capacity, not a limit (a head grows a unit per
+   * new label). 0 or absent = as many as an embedded source has classes per task; none for Kafka,
+   * whose heads start empty and grow.
+   */
+  readonly outputUnits?: number;
+  /** Hard cap on the classes of one head: samples of a label beyond it are refused ('label-capacity') and dead-lettered. 0 or absent = none. */
+  readonly maxClasses?: number;
 }
 
 export interface StrategyConfig {
@@ -346,7 +352,12 @@ const PIPELINE_SCHEMA: convict.Schema<PipelineFile> = {
       default: [400, 400],
     },
     outputUnits: {
-      doc: 'Output units per head; 0 takes them from the source.',
+      doc: 'Output units each head starts with (heads grow a unit per new label); 0 = from an embedded source, none for Kafka.',
+      format: formats.integer({ min: 0 }),
+      default: 0,
+    },
+    maxClasses: {
+      doc: 'Most classes one head may learn; samples of further labels are refused and dead-lettered. 0 = no cap.',
       format: formats.integer({ min: 0 }),
       default: 0,
     },
@@ -431,6 +442,11 @@ export function loadPipelineConfig(file: string, options: LoadPipelineOptions = 
   const builtin = name !== undefined && module === undefined && BUILTINS.has(name) ? BUILTINS.describe(name) : undefined;
   if (source?.type === 'kafka' && builtin?.capabilities.needsFiniteStream) {
     issues.push({ key: 'strategy.name', problem: `"${name}" keeps every sample of a finite stream: it is a benchmark bound for embedded sources, not for Kafka` });
+  }
+
+  const model = resolved.value?.model;
+  if (model?.maxClasses && model.outputUnits && model.outputUnits > model.maxClasses) {
+    issues.push({ key: 'model.outputUnits', problem: `is ${model.outputUnits}, more than model.maxClasses (${model.maxClasses}): a head never needs more units than classes` });
   }
 
   if (resolved.value === undefined || source === undefined || issues.length > 0) {

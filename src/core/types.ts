@@ -45,8 +45,10 @@ export type SampleKind = 'trained' | 'evaluated' | 'predicted' | 'rejected' | 'h
 
 /** One prediction for one sample. */
 export interface Prediction {
-  /** Null when the model knows no class for this input yet (a task's head before its first batch). */
+  /** Null when the model knows no class for this input yet (a task's head before its first batch); `reason` then says why. */
   readonly label: Label | null;
+  /** Why `label` is null, for people (e.g. "the task has no learned classes yet"); absent when there is a label. */
+  readonly reason?: string;
   /** Probabilities over the labels the answering head knows, in the head's unit order. */
   readonly probabilities: Readonly<Record<Label, number>>;
   /** The task whose head or column answered, where the strategy had to infer it. */

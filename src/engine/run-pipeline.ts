@@ -7,7 +7,7 @@ import type { EngineEvent } from '../operators/events';
 import { createSource, type CreatedSource } from './create-source';
 import { publishMetrics, recordRun } from '../sinks/prometheus-sink';
 import { RunRecorder } from '../sinks/run-recorder';
-import type { StrategyDescriptor } from '../strategies/descriptor';
+import { scenarioWarning, type StrategyDescriptor } from '../strategies/descriptor';
 import { builtinStrategies, loadStrategyModule, type StrategyRegistry } from '../strategies/registry';
 import type { Strategy, StrategyOptions } from '../strategies/strategy';
 import { ConfigError } from '../core/errors';
@@ -79,8 +79,8 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
   const { pipeline } = options;
   const log = options.log ?? silentLogger;
   const { source, outputUnits, sink } = options.source ?? createSource(pipeline.source, pipeline.scenario, pipeline.seed, log, options.metrics);
-  const units = pipeline.model.outputUnits > 0 ? pipeline.model.outputUnits : outputUnits;
-  if (units < 1) throw new ConfigError(`model.outputUnits must be set for source type ${pipeline.source.type}`, undefined, 'model.outputUnits');
+  // 0 (a Kafka source, no model.outputUnits): heads start empty and grow a unit per new label.
+  const units = pipeline.model.outputUnits || outputUnits;
   const name = options.strategyOverride?.name ?? pipeline.strategy.name;
   let descriptor: StrategyDescriptor;
   try {
@@ -89,6 +89,8 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
     await source.close();
     throw error;
   }
+  const weak = scenarioWarning(descriptor, pipeline.scenario, (options.registry ?? builtinStrategies()).all());
+  if (weak) log.warn(weak);
   if (source.live && descriptor.capabilities.needsFiniteStream) {
     await source.close();
     throw new ConfigError(`strategy "${name}" needs a finite embedded stream, not ${source.description}`, undefined, 'strategy.name');
@@ -98,6 +100,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
       inputSize: source.inputSize,
       hiddenLayers: pipeline.model.hiddenLayers,
       outputUnits: units,
+      ...(pipeline.model.maxClasses ? { maxClasses: pipeline.model.maxClasses } : {}),
       optimizer: pipeline.training.optimizer,
       learningRate: pipeline.training.learningRate,
       stepsPerBatch: pipeline.training.stepsPerBatch,

@@ -26,8 +26,10 @@ export interface PredictionMessage {
   readonly id: string | null;
   /** The sample's task; for a task-agnostic request, the task the model inferred (null if none). */
   readonly task: TaskName | null;
-  /** Null when the model knows no class for the input yet. */
+  /** Null when the model knows no class for the input yet; `reason` then says why. */
   readonly label: Label | null;
+  /** Why `label` is null (Prediction.reason); absent when there is a label. */
+  readonly reason?: string;
   readonly probabilities: Readonly<Record<Label, number>>;
   readonly modelVersion: number;
   /** Present where the strategy had to infer the task. */
@@ -86,6 +88,7 @@ export class KafkaPredictionSink implements StepSink {
         id: event.sample.id ?? null,
         task: request ? (prediction.inferredTask ?? null) : event.task.name,
         label: prediction.label,
+        ...(prediction.reason !== undefined ? { reason: prediction.reason } : {}),
         probabilities: prediction.probabilities,
         modelVersion: outcome.modelVersion,
         ...(prediction.inferredTask !== undefined ? { inferredTask: prediction.inferredTask } : {}),

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { InvariantError } from '../core/errors';
-import type { SampleKind, TaskName } from '../core/types';
+import { TASK_AGNOSTIC, type SampleKind, type TaskName } from '../core/types';
 import type { AccuracyMatrix } from './continual';
 import type { DriftResult } from './drift';
 import type { StrategyDiagnostic } from '../strategies/strategy';
@@ -91,6 +91,7 @@ export class LifelongMetrics {
   private readonly backendInfo: Gauge<'backend'>;
   private readonly modelVersion: G;
   private readonly parametersAfterTask: Gauge<'task'>;
+  private readonly classes: Gauge<'task'>;
   private readonly partitionResets: Counter<'topic'>;
   private readonly predictionDuration: Histogram<string>;
   private readonly consumerLag: Gauge<'topic'>;
@@ -175,6 +176,7 @@ export class LifelongMetrics {
     this.backendInfo = gauge('backend_info', 'The tensor backend in use (value 1).', ['backend']);
     this.modelVersion = gauge('model_version', 'Monotonic model version, bumped by every training step.');
     this.parametersAfterTask = gauge('parameters_after_task', 'Trainable parameters when each task ended (growth of structural strategies).', ['task'] as const);
+    this.classes = gauge('classes', 'Classes each head knows (its label registry, units in order of first sight), by task; task="*" for a head shared by every task.', ['task'] as const);
     this.partitionResets = new Counter({
       name: 'lifelong_kafka_partition_resets_total',
       help: 'Kafka partitions read again from their start because their log started over (a recreated topic or broker).',
@@ -351,6 +353,13 @@ export class LifelongMetrics {
     this.parametersAfterTask.set({ task }, count);
   }
 
+  /** Classes known per head, by task (TASK_AGNOSTIC "*": the shared head, which takes no place in the task cap). */
+  setClasses(counts: ReadonlyMap<TaskName, number>): void {
+    for (const [task, n] of counts) {
+      if (task === TASK_AGNOSTIC || this.isExported(task)) this.classes.set({ task }, n);
+    }
+  }
+
   /**
    * A strategy's own numbers (see Strategy.diagnostics) as gauges `lifelong_strategy_<name>`.
    * Each call carries the strategy's full current state: a name's series are replaced, so series
@@ -418,7 +427,7 @@ export class LifelongMetrics {
   }
 
   private retire(task: TaskName): void {
-    const gauges: TaskGauge[] = [this.taskAccuracy, this.forgetting, this.prequential, this.prequentialFading, this.trainingLoss, this.currentTaskInfo, this.parametersAfterTask];
+    const gauges: TaskGauge[] = [this.taskAccuracy, this.forgetting, this.prequential, this.prequentialFading, this.trainingLoss, this.currentTaskInfo, this.parametersAfterTask, this.classes];
     for (const g of gauges) g.remove({ task });
     for (const [kind, n] of this.sampleCounts.get(task) ?? []) {
       this.samples.remove({ task, kind });

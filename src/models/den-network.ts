@@ -95,17 +95,33 @@ export class DenNetwork {
    * Adds a zero-initialised head: DEN's selection phase then trains it with L1, so only the rows
    * of units the task needs leave zero (its breadth-first search starts from those).
    */
-  addHead(key: string, stage: number | undefined, labels = new LabelSpace(this.shape.outputUnits)): DenHead {
+  addHead(key: string, stage: number | undefined, labels = new LabelSpace(), units = this.shape.outputUnits): DenHead {
     if (this.heads.has(key)) throw new StrategyError(`head "${key}" exists already`);
     const head: DenHead = {
       key,
       labels,
       stage,
-      kernel: variableFrom(tf.zeros([this.featureSize, labels.capacity])) as tf.Variable<tf.Rank.R2>,
-      bias: variableFrom(tf.zeros([labels.capacity])) as tf.Variable<tf.Rank.R1>,
+      kernel: variableFrom(tf.zeros([this.featureSize, units])) as tf.Variable<tf.Rank.R2>,
+      bias: variableFrom(tf.zeros([units])) as tf.Variable<tf.Rank.R1>,
     };
     this.heads.set(key, head);
     return head;
+  }
+
+  /**
+   * Widens a head to `units` (between gradient steps) with zero units, as addHead initialises a
+   * head; the old units keep their weights. Its kernel and bias are replaced: the strategy widens
+   * the optimizer's moments and the head's train mask with them.
+   */
+  growHead(key: string, units: number): void {
+    const head = this.head(key);
+    const from = head.kernel.shape[1];
+    if (!Number.isInteger(units) || units <= from) throw new StrategyError(`head "${key}" has ${from} units; it can only grow, not to ${units}`);
+    const { kernel, bias } = head;
+    head.kernel = tf.tidy(() => tf.pad(kernel, [[0, 0], [0, units - from]]).variable(true)) as tf.Variable<tf.Rank.R2>;
+    head.bias = tf.tidy(() => tf.pad(bias, [[0, units - from]]).variable(true)) as tf.Variable<tf.Rank.R1>;
+    kernel.dispose();
+    bias.dispose();
   }
 
   /** Per hidden layer, 1 for the units serving `stage` and 0 for the others (1 x units). Caller disposes. */
@@ -120,8 +136,9 @@ export class DenNetwork {
       a = tf.mul(tf.relu(tf.add(tf.matMul(a, layer.kernel), layer.bias)), unitMasks[i] as tf.Tensor2D) as tf.Tensor2D;
     });
     const n = Math.max(1, head.labels.size);
-    const kernel = n === head.labels.capacity ? head.kernel : tf.slice(head.kernel, [0, 0], [-1, n]);
-    const bias = n === head.labels.capacity ? head.bias : tf.slice(head.bias, [0], [n]);
+    const width = head.kernel.shape[1];
+    const kernel = n === width ? head.kernel : tf.slice(head.kernel, [0, 0], [-1, n]);
+    const bias = n === width ? head.bias : tf.slice(head.bias, [0], [n]);
     return tf.add(tf.matMul(a, kernel), bias) as tf.Tensor2D;
   }
 
@@ -206,7 +223,9 @@ export class DenNetwork {
     if (data.layers.length !== this.shape.hiddenLayers.length) throw new StrategyError(`expected ${this.shape.hiddenLayers.length} hidden layers, got ${data.layers.length}`);
     for (const [key, h] of data.heads) {
       const head = this.head(key);
-      if (h.kernel.rows !== fanIn || h.kernel.cols !== head.labels.capacity) throw new StrategyError(`head ${key}: kernel ${h.kernel.rows}x${h.kernel.cols}, expected ${fanIn}x${head.labels.capacity}`);
+      if (h.kernel.rows !== fanIn || h.kernel.cols < head.labels.size || h.bias.length !== h.kernel.cols) {
+        throw new StrategyError(`head ${key}: kernel ${h.kernel.rows}x${h.kernel.cols} and ${h.bias.length} biases, expected ${fanIn} rows and a unit per label (${head.labels.size})`);
+      }
     }
     for (const key of this.heads.keys()) if (!data.heads.has(key)) throw new StrategyError(`network data lacks head "${key}"`);
     const old: tf.Variable[] = [...this.namedVariables().values()];

@@ -1,19 +1,18 @@
-import { InvariantError, ValidationError } from '../core/errors';
+import { InvariantError } from '../core/errors';
 import type { Label } from '../core/types';
 
 /**
- * Maps labels (any string) to output units in order of first appearance, up to a fixed capacity.
- * A head uses only its first `size` units, so a head "grows" as labels appear without its
- * variables changing shape mid-task (the approach of van de Ven & Tolias's code, which masks a
- * head to the active classes).
+ * The label registry of one head: labels (any string; a producer's integer arrives as its string
+ * form) mapped to output units in order of first sight. It has no capacity of its own: a head
+ * whose layer has fewer units than its labels grows (MultiHeadMlp.growHead), and a hard cap
+ * (model.maxClasses) is the training step's business (strategies/learning-helpers.ts assignUnits).
+ * A head uses only its first `size` units, so a pre-sized head "grows" into its spare units as
+ * labels appear without its variables changing shape (the approach of van de Ven & Tolias's
+ * code, which masks a head to the active classes).
  */
 export class LabelSpace {
   private readonly units = new Map<Label, number>();
   private readonly order: Label[] = [];
-
-  constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new InvariantError(`label capacity must be a positive integer, got ${capacity}`);
-  }
 
   get size(): number {
     return this.order.length;
@@ -32,16 +31,10 @@ export class LabelSpace {
     return this.units.get(label);
   }
 
-  /** The unit of a label, adding it if new. Throws ValidationError when the head is full. */
+  /** The unit of a label, adding it if new. */
   add(label: Label): number {
     const known = this.units.get(label);
     if (known !== undefined) return known;
-    if (this.order.length >= this.capacity) {
-      throw new ValidationError(
-        `label "${label}" would be class ${this.order.length + 1} but the head has ${this.capacity} output units (model.outputUnits)`,
-        'too-many-classes',
-      );
-    }
     this.units.set(label, this.order.length);
     this.order.push(label);
     return this.order.length - 1;
@@ -58,12 +51,12 @@ export class LabelSpace {
     return label;
   }
 
-  toJSON(): { capacity: number; labels: Label[] } {
-    return { capacity: this.capacity, labels: [...this.order] };
+  toJSON(): { labels: Label[] } {
+    return { labels: [...this.order] };
   }
 
-  static fromJSON(json: { capacity: number; labels: readonly Label[] }): LabelSpace {
-    const space = new LabelSpace(json.capacity);
+  static fromJSON(json: { readonly labels: readonly Label[] }): LabelSpace {
+    const space = new LabelSpace();
     for (const label of json.labels) space.add(label);
     return space;
   }

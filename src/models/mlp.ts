@@ -11,18 +11,41 @@ export interface DenseLayer {
   readonly bias: tf.Variable<tf.Rank.R1>;
 }
 
-/** An output head: a dense layer plus the labels its units stand for. */
+/**
+ * An output head: a dense layer plus the labels its units stand for. The layer is replaced, with
+ * more units, when the head grows (MultiHeadMlp.growHead); hold the head, not its layer.
+ */
 export interface Head {
   readonly key: string;
-  readonly layer: DenseLayer;
+  layer: DenseLayer;
   readonly labels: LabelSpace;
 }
 
 export interface MlpShape {
   readonly inputSize: number;
   readonly hiddenLayers: readonly number[];
-  /** Units of each head (its label capacity). */
+  /** Units each head starts with (0 = none: it grows with its labels). */
   readonly outputUnits: number;
+}
+
+/** A head's layer widened from `from` to `to` units (the new units last); its variables were replaced. */
+export interface HeadGrowth {
+  /** The layer's name, as in namedVariables() ("head-shared"). */
+  readonly layer: string;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** Output units of a head's layer (at least its labels; more in a pre-sized head). */
+export function unitsOf(head: Head): number {
+  return head.layer.kernel.shape[1];
+}
+
+/** Saved head layouts: `units` is absent from checkpoints written before heads grew, whose labels kept it as `capacity`. */
+export interface HeadMeta {
+  readonly key: string;
+  readonly labels: { readonly labels: readonly string[]; readonly capacity?: number };
+  readonly units?: number;
 }
 
 /** Tensors of one forward pass, for per-sample gradient tricks (strategies/fisher.ts). */
@@ -46,7 +69,8 @@ export class MultiHeadMlp {
 
   constructor(
     readonly shape: MlpShape,
-    seed: number,
+    /** Seeds the units heads grow (growHead); part of the exported state, so a restored copy grows the same units. */
+    private seed: number,
   ) {
     if (shape.hiddenLayers.length === 0) throw new StrategyError('the model needs at least one hidden layer');
     this.rng = new Rng(seed);
@@ -76,12 +100,37 @@ export class MultiHeadMlp {
     return [...this.heads.keys()];
   }
 
-  /** Adds a head (at a task boundary). */
-  addHead(key: string, labels = new LabelSpace(this.shape.outputUnits)): Head {
+  /** Adds a head (at a task boundary) with `units` output units to start with. */
+  addHead(key: string, labels = new LabelSpace(), units = this.shape.outputUnits): Head {
     if (this.heads.has(key)) throw new StrategyError(`head "${key}" exists already`);
-    const head: Head = { key, labels, layer: this.dense(`head-${key}`, this.featureSize, labels.capacity) };
+    const head: Head = { key, labels, layer: this.dense(`head-${key}`, this.featureSize, units) };
     this.heads.set(key, head);
     return head;
+  }
+
+  /**
+   * Widens a head's layer to `units` (between gradient steps): the old units keep their weights,
+   * so the logits of the classes known so far do not change; the new ones are initialised as the
+   * layer's init does (Glorot-uniform for the layer's new width, zero bias), seeded by the layer
+   * and its width so that a copy restored from a checkpoint grows the same units. The layer's
+   * variables are replaced: whatever is kept per variable (optimizer moments, importances,
+   * anchors) must be widened too, which the strategy does with the growth returned.
+   */
+  growHead(key: string, units: number): HeadGrowth {
+    const head = this.head(key);
+    const from = unitsOf(head);
+    if (!Number.isInteger(units) || units <= from) throw new StrategyError(`head "${key}" has ${from} units; it can only grow, not to ${units}`);
+    const old = head.layer;
+    const fanIn = this.featureSize;
+    const rng = new Rng(growthSeed(this.seed, old.name, from));
+    const limit = Math.sqrt(6 / (fanIn + units));
+    head.layer = tf.tidy(() => ({
+      name: old.name,
+      kernel: tf.variable(tf.concat([old.kernel, tf.randomUniform([fanIn, units - from], -limit, limit, 'float32', rng.seed())], 1), true) as tf.Variable<tf.Rank.R2>,
+      bias: tf.variable(tf.concat([old.bias, tf.zeros([units - from])]), true) as tf.Variable<tf.Rank.R1>,
+    }));
+    disposeLayer(old);
+    return { layer: old.name, from, to: units };
   }
 
   /**
@@ -111,7 +160,7 @@ export class MultiHeadMlp {
   activeHead(head: Head): { kernel: tf.Tensor2D; bias: tf.Tensor1D } {
     const n = Math.max(1, head.labels.size);
     const { kernel, bias } = head.layer;
-    if (n === head.labels.capacity) return { kernel, bias };
+    if (n === unitsOf(head)) return { kernel, bias };
     return { kernel: tf.slice(kernel, [0, 0], [-1, n]), bias: tf.slice(bias, [0], [n]) };
   }
 
@@ -156,13 +205,14 @@ export class MultiHeadMlp {
     return weights;
   }
 
-  exportState(): { meta: { shape: MlpShape; heads: { key: string; labels: ReturnType<LabelSpace['toJSON']> }[] }; tensors: Record<string, TensorSnapshot> } {
+  exportState(): { meta: { shape: MlpShape; heads: HeadMeta[]; growthSeed?: number }; tensors: Record<string, TensorSnapshot> } {
     const tensors: Record<string, TensorSnapshot> = {};
     for (const [name, v] of this.namedVariables()) tensors[`model.${name}`] = snapshot(v);
     return {
       meta: {
         shape: { ...this.shape, hiddenLayers: [...this.shape.hiddenLayers] },
-        heads: [...this.heads.values()].map((h) => ({ key: h.key, labels: h.labels.toJSON() })),
+        heads: [...this.heads.values()].map((h) => ({ key: h.key, labels: h.labels.toJSON(), units: unitsOf(h) })),
+        growthSeed: this.seed,
       },
       tensors,
     };
@@ -176,7 +226,8 @@ export class MultiHeadMlp {
     }
     for (const head of this.heads.values()) disposeLayer(head.layer);
     this.heads.clear();
-    for (const h of meta.heads) this.addHead(h.key, LabelSpace.fromJSON(h.labels));
+    if (meta.growthSeed !== undefined) this.seed = meta.growthSeed;
+    for (const h of meta.heads) this.addHead(h.key, LabelSpace.fromJSON(h.labels), h.units ?? h.labels.capacity ?? this.shape.outputUnits);
     for (const [name, v] of this.namedVariables()) {
       const t = tensors[`model.${name}`];
       if (!t) throw new StrategyError(`checkpoint lacks tensor model.${name}`);
@@ -194,6 +245,13 @@ export class MultiHeadMlp {
   private dense(name: string, fanIn: number, units: number): DenseLayer {
     return denseLayer(name, fanIn, units, this.rng);
   }
+}
+
+/** The seed of the units a layer grows from `from` units: the same in a restored copy, whatever ran before. */
+function growthSeed(seed: number, layer: string, from: number): number {
+  let h = (seed | 0) ^ 0x5bd1e995;
+  for (const c of `${layer}#${from}`) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193);
+  return h | 0;
 }
 
 /** A Glorot-uniform kernel (the Keras default), seeded for reproducibility. */

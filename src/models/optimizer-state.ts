@@ -71,3 +71,28 @@ function restoreAdamBetaPowers(optimizer: tf.Optimizer): void {
     adam.accBeta2.assign(tf.scalar(power(adam.beta2)));
   });
 }
+
+/**
+ * After the variable at `index` of an optimizer's list was replaced by a wider one (a head that
+ * grew, models/mlp.ts growHead), widens that position's moments to the variable's shape with
+ * zeros: the old units keep their moments, the new ones start as a fresh variable's would. Adam
+ * keys its moments by position in the list (see gradient-step.ts), so this keeps them in step;
+ * a position the optimizer has not reached yet gets its moments from the variable when it does,
+ * and SGD keeps none.
+ */
+export function growOptimizerSlots(optimizer: tf.Optimizer, index: number, variable: tf.Variable): void {
+  if (!(optimizer instanceof tf.AdamOptimizer)) {
+    if (optimizer instanceof tf.SGDOptimizer) return;
+    throw new StrategyError(`cannot widen the moments of a ${optimizer.getClassName()} optimizer`);
+  }
+  const adam = optimizer as unknown as { accumulatedFirstMoment: ({ originalName: string; variable: tf.Variable } | undefined)[]; accumulatedSecondMoment: ({ originalName: string; variable: tf.Variable } | undefined)[] };
+  for (const slots of [adam.accumulatedFirstMoment, adam.accumulatedSecondMoment]) {
+    const slot = slots[index];
+    if (!slot) continue;
+    const old = slot.variable;
+    if (old.shape.length !== variable.shape.length) throw new StrategyError(`optimizer slot ${index} has shape [${old.shape}], the variable [${variable.shape}]`);
+    const wider = tf.tidy(() => tf.pad(old, old.shape.map((d, i) => [0, (variable.shape[i] as number) - d] as [number, number])).variable(false));
+    slots[index] = { originalName: slot.originalName, variable: wider };
+    old.dispose();
+  }
+}

@@ -17,7 +17,7 @@ export type AdapterKind = 'linear' | 'mlp';
 export interface ColumnsShape {
   readonly inputSize: number;
   readonly hiddenLayers: readonly number[];
-  /** Units of each column's head (its label capacity). */
+  /** Units each column's head starts with (0 = none: it grows with its labels). */
   readonly outputUnits: number;
   readonly adapter: AdapterKind;
   /**
@@ -46,10 +46,15 @@ export interface Column {
   readonly index: number;
   readonly task: string;
   readonly labels: LabelSpace;
-  /** hidden-1 .. hidden-L, then the head. */
-  readonly layers: readonly DenseLayer[];
+  /** hidden-1 .. hidden-L, then the head; the head is replaced, wider, when it grows (growHead). */
+  readonly layers: DenseLayer[];
   /** laterals[i] feeds layers[i]; none into hidden-1 (its input is the shared input) and none in the first column. */
-  readonly laterals: readonly (Lateral | undefined)[];
+  readonly laterals: (Lateral | undefined)[];
+}
+
+/** Output units of a column's head (at least its labels). */
+export function headUnitsOf(column: Column): number {
+  return (column.layers[column.layers.length - 1] as DenseLayer).kernel.shape[1];
 }
 
 /** One column's forward pass: the output of each hidden layer, and the logits over its known labels. */
@@ -92,12 +97,12 @@ export class ProgressiveColumns {
   }
 
   /** Appends the column of a new task (at a task boundary). */
-  addColumn(task: string, labels = new LabelSpace(this.shape.outputUnits)): Column {
+  addColumn(task: string, labels = new LabelSpace(), units = this.shape.outputUnits): Column {
     if (this.columnOf(task)) throw new StrategyError(`task "${task}" has a column already`);
     const index = this.columns.length;
     const rng = new Rng(this.seed + 7919 * (index + 1));
     const prefix = `column-${index + 1}`;
-    const widths = [this.shape.inputSize, ...this.shape.hiddenLayers, labels.capacity];
+    const widths = [this.shape.inputSize, ...this.shape.hiddenLayers, units];
     const layers: DenseLayer[] = [];
     const laterals: (Lateral | undefined)[] = [];
     for (let i = 0; i + 1 < widths.length; i++) {
@@ -156,7 +161,35 @@ export class ProgressiveColumns {
     });
     const n = Math.max(1, column.labels.size);
     const all = logits as tf.Tensor2D;
-    return { hidden, logits: n === column.labels.capacity ? all : tf.slice(all, [0, 0], [-1, n]) };
+    return { hidden, logits: n === headUnitsOf(column) ? all : tf.slice(all, [0, 0], [-1, n]) };
+  }
+
+  /**
+   * Widens a column's head to `units` (between gradient steps): the head layer and the lateral
+   * into it (U; the adapter's alpha and V do not depend on the head's width) get new output
+   * units, initialised as addColumn does (Glorot-uniform for the new width, zero bias) from a
+   * seed of the column and its width, so a restored copy grows the same units. The old units
+   * keep their weights. The variables are replaced: the caller widens the optimizer's moments
+   * at their positions.
+   */
+  growHead(column: Column, units: number): void {
+    const at = column.layers.length - 1;
+    const head = column.layers[at] as DenseLayer;
+    const from = head.kernel.shape[1];
+    if (!Number.isInteger(units) || units <= from) throw new StrategyError(`column ${column.index + 1} has ${from} head units; it can only grow, not to ${units}`);
+    const rng = new Rng(this.seed + 7919 * (column.index + 1) + 104729 * from);
+    const widen = (kernel: tf.Variable<tf.Rank.R2>): tf.Variable<tf.Rank.R2> => {
+      const [fanIn] = kernel.shape;
+      const limit = Math.sqrt(6 / (fanIn + units));
+      const wider = tf.tidy(() => tf.concat([kernel, tf.randomUniform([fanIn, units - from], -limit, limit, 'float32', rng.seed())], 1).variable(true)) as tf.Variable<tf.Rank.R2>;
+      kernel.dispose();
+      return wider;
+    };
+    const bias = tf.tidy(() => tf.concat([head.bias, tf.zeros([units - from])]).variable(true)) as tf.Variable<tf.Rank.R1>;
+    head.bias.dispose();
+    column.layers[at] = { name: head.name, kernel: widen(head.kernel), bias };
+    const lat = column.laterals[at];
+    if (lat) column.laterals[at] = { ...lat, kernel: widen(lat.kernel) };
   }
 
   /**
@@ -220,17 +253,17 @@ export class ProgressiveColumns {
     return weights;
   }
 
-  exportState(): { meta: { seed: number; columns: { task: string; labels: ReturnType<LabelSpace['toJSON']> }[] }; tensors: Record<string, TensorSnapshot> } {
+  exportState(): { meta: { seed: number; columns: ColumnMeta[] }; tensors: Record<string, TensorSnapshot> } {
     const tensors: Record<string, TensorSnapshot> = {};
     for (const [name, v] of this.namedVariables()) tensors[`model.${name}`] = snapshot(v);
-    return { meta: { seed: this.seed, columns: this.columns.map((c) => ({ task: c.task, labels: c.labels.toJSON() })) }, tensors };
+    return { meta: { seed: this.seed, columns: this.columns.map((c) => ({ task: c.task, labels: c.labels.toJSON(), units: headUnitsOf(c) })) }, tensors };
   }
 
   /** Replaces every column with those of an exported state (same shape). */
   importState(state: ReturnType<ProgressiveColumns['exportState']>): void {
     this.disposeColumns();
     this.seed = state.meta.seed;
-    for (const c of state.meta.columns) this.addColumn(c.task, LabelSpace.fromJSON(c.labels));
+    for (const c of state.meta.columns) this.addColumn(c.task, LabelSpace.fromJSON(c.labels), c.units ?? c.labels.capacity ?? this.shape.outputUnits);
     for (const [name, v] of this.namedVariables()) {
       const t = state.tensors[`model.${name}`];
       if (!t) throw new StrategyError(`checkpoint lacks tensor model.${name}`);
@@ -265,6 +298,13 @@ export class ProgressiveColumns {
       kernel: glorotKernel(rng, width, units),
     };
   }
+}
+
+/** A saved column: `units` is absent from checkpoints written before heads grew, whose labels kept it as `capacity`. */
+export interface ColumnMeta {
+  readonly task: string;
+  readonly labels: { readonly labels: readonly string[]; readonly capacity?: number };
+  readonly units?: number;
 }
 
 /** a(h): the lateral's contribution to its layer's pre-activation. */

@@ -178,6 +178,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
           ...(predictSeconds !== undefined ? { predictSeconds } : {}),
           modelVersion: version,
           parameters: strategy.parameterCount(),
+          ...classCounts(strategy),
           ...(sampled ? { layerWeights: strategy.layerWeights() } : {}),
           ...(diagnostics ? { diagnostics } : {}),
         };
@@ -251,6 +252,12 @@ async function predictPlanned(strategy: Strategy, taskGiven: boolean, event: Ste
     idx.forEach((i, k) => (predictions[i] = out[k]));
   }
   return predictions;
+}
+
+/** The step outcome's `classes`: the size of each head's label registry, where the strategy keeps one. */
+function classCounts(strategy: Strategy): { classes?: ReadonlyMap<TaskName, number> } {
+  const classes = strategy.classes?.();
+  return classes ? { classes: new Map([...classes].map(([task, labels]) => [task, labels.length])) } : {};
 }
 
 /**

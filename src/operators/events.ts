@@ -1,4 +1,4 @@
-import type { Prediction, Sample, SampleKind, TaskInfo } from '../core/types';
+import type { Prediction, Sample, SampleKind, TaskInfo, TaskName } from '../core/types';
 import type { StrategyDiagnostic } from '../strategies/strategy';
 
 /** Why a task ended. */
@@ -95,6 +95,8 @@ export interface StepOutcome {
   readonly modelVersion: number;
   /** Trainable parameters in use after the step. */
   readonly parameters: number;
+  /** Classes each head knows after the step, by task ('*': a shared head), where the strategy has a label registry (Strategy.classes). */
+  readonly classes?: ReadonlyMap<TaskName, number>;
   /** Each layer's weights, attached every few steps (for live semantic drift), else undefined. */
   readonly layerWeights?: ReadonlyMap<string, Float32Array>;
   /** The strategy's own numbers (units added, generator loss...), attached with layerWeights. */

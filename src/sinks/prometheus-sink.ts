@@ -30,6 +30,7 @@ export function publishMetrics(metrics: LifelongMetrics, recorder: RunRecorder):
         if (event.predictSeconds !== undefined) metrics.observePrediction(event.predictSeconds);
         if (event.loss !== undefined) metrics.setLoss(event.task.name, event.loss);
         metrics.setParameters(event.parameters);
+        if (event.classes) metrics.setClasses(event.classes);
         metrics.setModelVersion(event.modelVersion);
         if (event.layerWeights) metrics.setDrift(recorder.latestDrift, recorder.taskNames());
         if (event.diagnostics) metrics.setStrategyDiagnostics(event.diagnostics);

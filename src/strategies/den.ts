@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import { Rng } from '../core/rng';
 import type { TensorSnapshot } from '../core/tensor-snapshot';
-import { TASK_AGNOSTIC, type Prediction, type TaskInfo } from '../core/types';
+import { TASK_AGNOSTIC, type Label, type Prediction, type TaskInfo, type TaskName } from '../core/types';
 import { deadUnits, expandLayers, removeUnits } from '../models/den-expansion';
 import { DenNetwork, type DenHead, type DenNetworkMeta, type DenShape } from '../models/den-network';
 import { matrixOf, serves, type HeadData, type LayerSnapshot, type UnitTimes } from '../models/den-network-data';
@@ -11,8 +11,8 @@ import { selectSubnetwork } from '../models/den-selection';
 import { splitDrifted } from '../models/den-split';
 import { fromSnapshot, snapshot } from '../models/mlp';
 import { classificationLoss, gradientStep, type StepHooks } from '../models/gradient-step';
-import { createOptimizer, exportOptimizer, importOptimizer } from '../models/optimizer-state';
-import { argmaxBy, assignUnits, readMatrices, checkStateHeader, refuseBatch, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { createOptimizer, exportOptimizer, growOptimizerSlots, importOptimizer } from '../models/optimizer-state';
+import { argmaxBy, assignUnits, readMatrices, checkStateHeader, refuseBatch, toMatrix, toPrediction, unanswered, NO_CLASSES_YET, NO_TASK_YET, NOTHING_LEARNED_YET } from './learning-helpers';
 import { SHARED_HEAD } from './mlp-strategy';
 import { readParams, type ParamValues } from './params';
 import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
@@ -200,8 +200,9 @@ export class DenStrategy implements Strategy {
     if (batch.xs.length === 0) return { loss: 0, penalty: 0 };
     const head = this.network.head(learning.headKey);
     const labelsBefore = head.labels.size;
-    const { kept, units, rejected } = assignUnits(head.labels, batch.ys);
+    const { kept, units, rejected } = assignUnits(head.labels, batch.ys, this.options.maxClasses);
     if (kept.length === 0) return { loss: 0, penalty: 0, rejected };
+    if (head.labels.size > head.kernel.shape[1]) this.growHead(learning, head);
     // Phase changes due after the previous batch happen here, so that the rebuilt optimizer's
     // moments exist again by the end of this call (the tensor count is steady between batches).
     this.advancePhase(learning);
@@ -246,6 +247,10 @@ export class DenStrategy implements Strategy {
     return rejected.length ? { loss, penalty, rejected } : { loss, penalty };
   }
 
+  classes(): ReadonlyMap<TaskName, readonly Label[]> {
+    return new Map(this.network.headList().map((h) => [this.taskHeads ? h.key : TASK_AGNOSTIC, h.labels.labels]));
+  }
+
   async predict(task: TaskInfo | undefined, xs: readonly Float32Array[]): Promise<Prediction[]> {
     this.assertLive();
     if (xs.length === 0) return [];
@@ -253,20 +258,20 @@ export class DenStrategy implements Strategy {
     const newest = Math.max(0, this.stage);
     if (!this.taskHeads) {
       const head = this.network.head(SHARED_HEAD);
-      if (head.labels.size === 0) return unanswered(xs);
+      if (head.labels.size === 0) return unanswered(xs, NOTHING_LEARNED_YET);
       const stage = (given && this.taskStages.get(given.name)) ?? newest;
       const [rows] = this.probabilities(xs, [{ head, stage }]);
       return (rows as number[][]).map((p) => toPrediction(head.labels, p));
     }
     if (given) {
       const head = this.network.hasHead(given.name) ? this.network.head(given.name) : undefined;
-      if (!head || head.labels.size === 0) return unanswered(xs);
+      if (!head || head.labels.size === 0) return unanswered(xs, head ? NO_CLASSES_YET : NO_TASK_YET);
       const [rows] = this.probabilities(xs, [{ head, stage: head.stage ?? newest }]);
       return (rows as number[][]).map((p) => toPrediction(head.labels, p));
     }
     // No task: every head answers with the units of its own stage; the most confident one wins.
     const heads = this.network.headList().filter((h) => h.labels.size > 0);
-    if (heads.length === 0) return unanswered(xs);
+    if (heads.length === 0) return unanswered(xs, NOTHING_LEARNED_YET);
     const perHead = this.probabilities(
       xs,
       heads.map((head) => ({ head, stage: head.stage ?? newest })),
@@ -394,6 +399,19 @@ export class DenStrategy implements Strategy {
       this.counts.set(task, c);
     }
     return c;
+  }
+
+  /**
+   * Widens the training head to one unit per label it knows (zero units), with its optimizer
+   * moments and the phase's train masks, before the batch's phase change and first step.
+   */
+  private growHead(learning: Learning, head: DenHead): void {
+    const before = this.trainedVariables(learning);
+    this.network.growHead(head.key, head.labels.size);
+    const optimizer = this.optimizer;
+    if (optimizer) this.trainedVariables(learning).forEach((v, i) => v !== before[i] && growOptimizerSlots(optimizer, i, v));
+    tf.dispose(learning.trainMasks);
+    learning.trainMasks = this.trainMasks(learning, learning.phase);
   }
 
   /** Hidden kernels and biases, then the training head's kernel and bias: the order of train masks and optimizer moments. */

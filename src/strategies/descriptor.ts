@@ -20,6 +20,12 @@ export interface StrategyCapabilities {
   readonly storesRawSamples: boolean;
   /** Keeps every sample of a finite stream: refused for live (Kafka) sources. */
   readonly needsFiniteStream: boolean;
+  /**
+   * Scenarios it runs in but is known to keep little of earlier tasks in, each with the measured
+   * evidence (e.g. EWC in Class-IL: "19.7% on split MNIST, 5 tasks"). `lifelong run` warns at
+   * start when a pipeline pairs the strategy with one of them (scenarioWarning). Absent: none.
+   */
+  readonly keepsLittleIn?: Readonly<Partial<Record<Scenario, string>>>;
 }
 
 /** A strategy as the registry knows it: how to build it, its parameters, what it can do. */
@@ -69,6 +75,8 @@ export function defineStrategy(definition: StrategyDefinition): StrategyDescript
   if (capabilities.scenarios.length === 0 || unknown.length > 0) {
     throw new StrategyError(`strategy descriptor "${name}": capabilities.scenarios must list some of ${SCENARIOS.join(', ')}, got ${JSON.stringify(capabilities.scenarios)}`);
   }
+  const weak = Object.keys(capabilities.keepsLittleIn ?? {}).filter((s) => !SCENARIOS.includes(s as Scenario));
+  if (weak.length > 0) throw new StrategyError(`strategy descriptor "${name}": capabilities.keepsLittleIn has keys ${JSON.stringify(weak)}, not scenarios (${SCENARIOS.join(', ')})`);
   for (const [key, spec] of Object.entries(definition.params ?? {})) {
     if (typeof spec?.doc !== 'string' || spec.doc === '') throw new StrategyError(`strategy descriptor "${name}": parameter ${key} has no doc`);
   }
@@ -78,6 +86,36 @@ export function defineStrategy(definition: StrategyDefinition): StrategyDescript
     summary: definition.summary ?? '',
     create,
     params: Object.freeze({ ...definition.params }),
-    capabilities: Object.freeze({ ...capabilities, scenarios: Object.freeze([...capabilities.scenarios]) }),
+    capabilities: Object.freeze({
+      ...capabilities,
+      scenarios: Object.freeze([...capabilities.scenarios]),
+      ...(capabilities.keepsLittleIn ? { keepsLittleIn: Object.freeze({ ...capabilities.keepsLittleIn }) } : {}),
+    }),
   });
+}
+
+/**
+ * The start-up warning for a strategy configured for a scenario it is known to keep little in
+ * (capabilities.keepsLittleIn), naming the strategies of `others` that suit it better: those
+ * that run in it without that caveat, need no task identity and take a live stream. Undefined
+ * when there is nothing to warn about.
+ */
+export function scenarioWarning(descriptor: StrategyDescriptor, scenario: Scenario, others: readonly StrategyDescriptor[]): string | undefined {
+  const evidence = descriptor.capabilities.keepsLittleIn?.[scenario];
+  if (evidence === undefined) return undefined;
+  const better = others
+    .filter((d) => d.name !== descriptor.name && d.capabilities.scenarios.includes(scenario) && d.capabilities.keepsLittleIn?.[scenario] === undefined)
+    .filter((d) => !d.capabilities.needsTaskIdentity && !d.capabilities.needsFiniteStream)
+    .map((d) => d.name);
+  const advice = better.length > 0 ? `; for ${scenario} learning use ${better.join(' or ')} (README "Choosing a strategy")` : ' (README "Choosing a strategy")';
+  return `strategy "${descriptor.name}" is known to keep little of earlier tasks in ${scenario} learning: ${evidence}${advice}`;
+}
+
+/**
+ * keepsLittleIn's evidence for a method without rehearsal in Class-IL: its measured average
+ * accuracy on split MNIST (docs/BENCHMARKS.md, suite three-scenarios-split-mnist), where 20% is
+ * one task's classes out of five.
+ */
+export function splitMnistClassIl(accuracy: string): string {
+  return `${accuracy} average accuracy over split MNIST's 5 tasks (docs/BENCHMARKS.md), about the last task's classes alone: without rehearsal, a shared head's old classes are overwritten`;
 }

@@ -18,7 +18,7 @@ import type { Generator, GeneratorKind, GeneratorShape } from '../models/generat
 import { GENERATOR_KINDS, type Sampler } from '../models/generator';
 import { oneHotTargets } from '../models/gradient-step';
 import { LabelSpace } from '../models/label-space';
-import { MultiHeadMlp, type Head } from '../models/mlp';
+import { MultiHeadMlp, unitsOf, type Head } from '../models/mlp';
 import { Vae } from '../models/vae';
 import { WganGp } from '../models/wgan-gp';
 import { NoRegularizer } from './finetune';
@@ -96,7 +96,7 @@ function createGenerator(settings: DgrSettings, options: StrategyOptions, seed: 
 /** A frozen copy of a solver: same layers, heads and label spaces; never trained. */
 function freezeSolver(model: MultiHeadMlp): MultiHeadMlp {
   const copy = new MultiHeadMlp(model.shape, 0);
-  for (const key of model.headKeys()) copy.addHead(key, LabelSpace.fromJSON(model.head(key).labels.toJSON()));
+  for (const key of model.headKeys()) copy.addHead(key, LabelSpace.fromJSON(model.head(key).labels.toJSON()), unitsOf(model.head(key)));
   const source = model.namedVariables();
   for (const [name, v] of copy.namedVariables()) v.assign(source.get(name) as tf.Variable);
   return copy;

@@ -5,9 +5,11 @@ import {
   copyParameters,
   disposeParameters,
   exportParameters,
+  growParameters,
   importParameters,
   quadraticPenalty,
   type BatchContext,
+  type GrowthContext,
   type ParameterTensors,
   type Regularizer,
   type RegularizerState,
@@ -16,7 +18,7 @@ import {
 import { readFisherCounters, StreamingFisher } from './streaming-fisher';
 import type { FisherLabels } from './fisher';
 import type { Strategy, StrategyOptions } from './strategy';
-import { defineStrategy } from './descriptor';
+import { defineStrategy, splitMnistClassIl } from './descriptor';
 
 /** Fisher estimation settings shared by ewc and online-ewc. */
 export const FISHER_PARAMS = {
@@ -71,6 +73,14 @@ class EwcRegularizer implements Regularizer {
     this.consolidated.push({ task: task.name, fisher, anchor: copyParameters(model) });
   }
 
+  growHead(context: GrowthContext): void {
+    for (const c of this.consolidated) {
+      growParameters(c.fisher, context, 'zeros');
+      growParameters(c.anchor, context, 'current');
+    }
+    this.fisher.grow(context);
+  }
+
   exportState(): RegularizerState {
     const tensors = {};
     this.consolidated.forEach((c, k) => {
@@ -113,4 +123,5 @@ export const EWC_STRATEGY = defineStrategy({
   summary: 'Elastic Weight Consolidation (Kirkpatrick et al. 2017): one Fisher-weighted penalty per past task.',
   create: createEwc,
   params: EWC_PARAMS,
+  capabilities: { keepsLittleIn: { 'class-incremental': splitMnistClassIl('19.7%') } },
 });

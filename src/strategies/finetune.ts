@@ -2,7 +2,7 @@ import { MlpStrategy } from './mlp-strategy';
 import { readParams } from './params';
 import type { Regularizer, RegularizerState } from './regularizer';
 import type { Strategy, StrategyOptions } from './strategy';
-import { defineStrategy } from './descriptor';
+import { defineStrategy, splitMnistClassIl } from './descriptor';
 
 /** No penalty: plain sequential fine-tuning, the lower bound that shows catastrophic forgetting. */
 export class NoRegularizer implements Regularizer {
@@ -28,4 +28,5 @@ export const FINETUNE_STRATEGY = defineStrategy({
   summary: 'No protection: plain sequential training, the lower bound.',
   create: createFinetune,
   params: {},
+  capabilities: { keepsLittleIn: { 'class-incremental': splitMnistClassIl('19.9%') } },
 });

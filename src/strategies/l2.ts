@@ -4,15 +4,17 @@ import {
   copyParameters,
   disposeParameters,
   exportParameters,
+  growParameters,
   importParameters,
   quadraticPenalty,
+  type GrowthContext,
   type ParameterTensors,
   type Regularizer,
   type RegularizerState,
   type TrainingContext,
 } from './regularizer';
 import type { Strategy, StrategyOptions } from './strategy';
-import { defineStrategy } from './descriptor';
+import { defineStrategy, splitMnistClassIl } from './descriptor';
 
 export const L2_PARAMS = {
   lambda: { type: 'number', default: 0.01, min: 0, doc: "Strength of the pull toward the previous task's weights." },
@@ -34,6 +36,11 @@ class L2Regularizer implements Regularizer {
   endTask({ model }: TrainingContext): void {
     disposeParameters(this.anchor);
     this.anchor = copyParameters(model);
+  }
+
+  /** Every weight weighs the same in L2: a new unit is pulled toward its initial value, like an unused unit of a pre-sized head. */
+  growHead(context: GrowthContext): void {
+    growParameters(this.anchor, context, 'current');
   }
 
   exportState(): RegularizerState {
@@ -64,4 +71,5 @@ export const L2_STRATEGY = defineStrategy({
   summary: '(λ/2)‖θ − θ*‖² toward the weights at the end of the previous task.',
   create: createL2,
   params: L2_PARAMS,
+  capabilities: { keepsLittleIn: { 'class-incremental': splitMnistClassIl('19.8%') } },
 });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { StrategyError, ValidationError } from '../core/errors';
+import { StrategyError } from '../core/errors';
 import type { Label, Prediction } from '../core/types';
 import { NON_FINITE_UPDATE } from '../models/gradient-step';
 import type { LabelSpace } from '../models/label-space';
@@ -10,9 +10,14 @@ import type { StrategyState, TrainRejection, TrainResult } from './strategy';
  * probabilities to predictions. The optimizer's life cycle is models/optimizer-state.ts.
  */
 
-/** The answer for inputs the model knows no class for yet. */
-export function unanswered(xs: readonly unknown[]): Prediction[] {
-  return xs.map(() => ({ label: null, probabilities: {} }));
+/** Why a prediction has no label (Prediction.reason): the answers a strategy cannot give yet. */
+export const NO_CLASSES_YET = 'the task has no learned classes yet';
+export const NO_TASK_YET = 'the task has not begun: no head or column answers for it yet';
+export const NOTHING_LEARNED_YET = 'the model has learned no class yet';
+
+/** The answer for inputs the model knows no class for yet, saying why. */
+export function unanswered(xs: readonly unknown[], reason: string): Prediction[] {
+  return xs.map(() => ({ label: null, probabilities: {}, reason }));
 }
 
 /** Inputs as one batch x inputSize matrix; throws when an input has the wrong length. */
@@ -51,24 +56,27 @@ export interface AssignedUnits {
   readonly kept: number[];
   /** The unit of each kept sample, in the order of `kept`. */
   readonly units: number[];
-  /** Samples refused because the head has no unit left for their label. */
+  /** Samples refused because their label would take the head past model.maxClasses. */
   readonly rejected: TrainRejection[];
 }
 
-/** Why a sample whose label the head has no unit left for is refused (TrainRejection.code). */
+/** Why a sample whose label would take a head past model.maxClasses is refused (TrainRejection.code). */
 export const LABEL_CAPACITY = 'label-capacity';
 
-/** Gives each label a unit; a label the head has no unit left for is refused alone. */
-export function assignUnits(labels: LabelSpace, ys: readonly Label[]): AssignedUnits {
+/**
+ * Gives each label a unit, new labels the next ones (the head grows to fit them). With a hard cap
+ * (model.maxClasses, per head), a label that would be a class beyond it is refused alone.
+ */
+export function assignUnits(labels: LabelSpace, ys: readonly Label[], maxClasses = 0): AssignedUnits {
   const out: AssignedUnits = { kept: [], units: [], rejected: [] };
   ys.forEach((y, i) => {
-    try {
-      out.units.push(labels.add(y));
-      out.kept.push(i);
-    } catch (error) {
-      if (!(error instanceof ValidationError)) throw error;
-      out.rejected.push({ index: i, reason: error.message, code: LABEL_CAPACITY });
+    if (maxClasses > 0 && !labels.has(y) && labels.size >= maxClasses) {
+      const reason = `label "${y}" would be class ${labels.size + 1} but the head may have at most ${maxClasses} output units (model.maxClasses)`;
+      out.rejected.push({ index: i, reason, code: LABEL_CAPACITY });
+      return;
     }
+    out.units.push(labels.add(y));
+    out.kept.push(i);
   });
   return out;
 }

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
-import type { Prediction, TaskInfo } from '../core/types';
+import { TASK_AGNOSTIC, type Label, type Prediction, type TaskInfo, type TaskName } from '../core/types';
 import type { TensorSnapshot } from '../core/tensor-snapshot';
-import { assignSnapshot, MultiHeadMlp, type Head } from '../models/mlp';
-import { createOptimizer, exportOptimizer, importOptimizer } from '../models/optimizer-state';
+import { assignSnapshot, MultiHeadMlp, unitsOf, type Head } from '../models/mlp';
+import { createOptimizer, exportOptimizer, growOptimizerSlots, importOptimizer } from '../models/optimizer-state';
 import { classificationLoss, gradientStep, type StepHooks } from '../models/gradient-step';
 import type { Regularizer, TrainingContext } from './regularizer';
 import type { Rehearsal, RehearsalContext, ReplayBatch } from './rehearsal';
-import { argmaxBy, assignUnits, readMatrices, checkStateHeader, refuseBatch, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { argmaxBy, assignUnits, readMatrices, checkStateHeader, refuseBatch, toMatrix, toPrediction, unanswered, NO_CLASSES_YET, NO_TASK_YET, NOTHING_LEARNED_YET } from './learning-helpers';
 import type { LabelledBatch, PredictAndTrainOptions, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
 
 /** Key of the one head shared by every task in the domain- and class-incremental scenarios. */
@@ -31,7 +31,9 @@ interface ResolvedGroup {
  *
  * Heads: task-incremental gets one head per task, added at the task's beginTask; the other
  * scenarios share one head whose units are given to labels in order of first appearance.
- * The optimizer is rebuilt at every task boundary, when the set of trained variables changes.
+ * A head starts with options.outputUnits units and grows by one unit per new label beyond them,
+ * before the batch's first gradient step (growHead). The optimizer is rebuilt at every task
+ * boundary, when the set of trained variables changes.
  */
 export class MlpStrategy implements Strategy {
   readonly model: MultiHeadMlp;
@@ -92,8 +94,8 @@ export class MlpStrategy implements Strategy {
     if (batch.xs.length === 0) return { result: { loss: 0, penalty: 0 }, ...(predict ? { predictions: [] } : {}) };
     const head = this.headForTraining(task);
     const knownBefore = head.labels.size;
-    // A label the head has no unit left for is refused alone; the rest of the batch still trains.
-    const { kept, units, rejected } = assignUnits(head.labels, batch.ys);
+    // A label beyond model.maxClasses is refused alone; the rest of the batch still trains.
+    const { kept, units, rejected } = assignUnits(head.labels, batch.ys, this.options.maxClasses);
     // Predictions come from the model before this batch. Usually the training step's own forward
     // pass gives them (below); when it cannot (nothing known yet, or refused samples missing from
     // the training batch) they are made here, still before any update.
@@ -102,6 +104,7 @@ export class MlpStrategy implements Strategy {
       this.lastBatchSize = batch.xs.length;
       return { result: { loss: 0, penalty: 0, rejected }, ...(predictions ? { predictions } : {}) };
     }
+    if (head.labels.size > unitsOf(head)) this.growHead(head);
     const optimizer = this.optimizer ?? this.rebuildOptimizer();
     const x = toMatrix(kept.length === batch.xs.length ? batch.xs : kept.map((i) => batch.xs[i] as Float32Array), this.options.inputSize);
     const y = tf.tensor1d(units, 'int32');
@@ -166,7 +169,7 @@ export class MlpStrategy implements Strategy {
     this.assertLive();
     if (xs.length === 0) return [];
     if (!this.taskHeads) return this.predictWith([this.model.head(SHARED_HEAD)], xs);
-    if (task) return this.model.hasHead(task.name) ? this.predictWith([this.model.head(task.name)], xs) : unanswered(xs);
+    if (task) return this.model.hasHead(task.name) ? this.predictWith([this.model.head(task.name)], xs) : unanswered(xs, NO_TASK_YET);
     // Task-agnostic request with one head per task: answer with the head that is most confident.
     const heads = this.model.headKeys().map((k) => this.model.head(k)).filter((h) => h.labels.size > 0);
     return this.predictWith(heads, xs);
@@ -183,6 +186,10 @@ export class MlpStrategy implements Strategy {
   /** The rehearsal's numbers (buffer fill, replayed samples...); none without a rehearsal. */
   diagnostics(): readonly StrategyDiagnostic[] {
     return this.rehearsal?.diagnostics?.() ?? [];
+  }
+
+  classes(): ReadonlyMap<TaskName, readonly Label[]> {
+    return new Map(this.model.headKeys().map((key) => [this.taskHeads ? key : TASK_AGNOSTIC, this.model.head(key).labels.labels]));
   }
 
   parameterCount(): number {
@@ -363,6 +370,22 @@ export class MlpStrategy implements Strategy {
     return { observe: (step) => regularizer.afterStep?.({ ...context, ...step }) };
   }
 
+  /**
+   * Widens `head` to one unit per label it knows, between gradient steps, and everything kept per
+   * variable with it: the optimizer's moments (by the layer's position in the trained list) and
+   * the regularizer's importances and anchors. Replayed targets are built per step from the
+   * head's labels, and DGR's previous solver, a frozen copy, keeps its own width.
+   */
+  private growHead(head: Head): void {
+    const trained = this.trainedVariables(head);
+    const kernelAt = trained.indexOf(head.layer.kernel);
+    const biasAt = trained.indexOf(head.layer.bias);
+    const growth = this.model.growHead(head.key, head.labels.size);
+    if (this.optimizer && kernelAt >= 0) growOptimizerSlots(this.optimizer, kernelAt, head.layer.kernel);
+    if (this.optimizer && biasAt >= 0) growOptimizerSlots(this.optimizer, biasAt, head.layer.bias);
+    this.regularizer.growHead?.({ model: this.model, growth });
+  }
+
   private rebuildOptimizer(): tf.Optimizer {
     this.optimizer?.dispose();
     this.optimizer = createOptimizer(this.options);
@@ -375,7 +398,7 @@ export class MlpStrategy implements Strategy {
    */
   private predictWith(heads: readonly Head[], xs: readonly Float32Array[], known?: number): Prediction[] {
     const usable = heads.filter((h) => h.labels.size > 0);
-    if (usable.length === 0 || known === 0) return unanswered(xs);
+    if (usable.length === 0 || known === 0) return unanswered(xs, this.taskHeads && heads.length === 1 ? NO_CLASSES_YET : NOTHING_LEARNED_YET);
     const perHead = readMatrices(xs, this.options.inputSize, (x) =>
       usable.map((head) => {
         const { logits } = this.model.forward(x, head);

@@ -5,9 +5,11 @@ import {
   copyParameters,
   disposeParameters,
   exportParameters,
+  growParameters,
   importParameters,
   quadraticPenalty,
   type BatchContext,
+  type GrowthContext,
   type ParameterTensors,
   type Regularizer,
   type RegularizerState,
@@ -17,7 +19,7 @@ import { readFisherCounters, StreamingFisher } from './streaming-fisher';
 import { FISHER_PARAMS } from './ewc';
 import type { FisherLabels } from './fisher';
 import type { Strategy, StrategyOptions } from './strategy';
-import { defineStrategy } from './descriptor';
+import { defineStrategy, splitMnistClassIl } from './descriptor';
 
 export const ONLINE_EWC_PARAMS = {
   lambda: { type: 'number', default: 1000, min: 0, doc: 'Penalty strength lambda of the running Fisher penalty.' },
@@ -75,6 +77,12 @@ class OnlineEwcRegularizer implements Regularizer {
     this.anchor = copyParameters(model);
   }
 
+  growHead(context: GrowthContext): void {
+    growParameters(this.fisherSum, context, 'zeros');
+    growParameters(this.anchor, context, 'current');
+    this.fisher.grow(context);
+  }
+
   exportState(): RegularizerState {
     const tensors = {};
     exportParameters('online-ewc.fisher', this.fisherSum, tensors);
@@ -110,4 +118,5 @@ export const ONLINE_EWC_STRATEGY = defineStrategy({
   summary: 'Online EWC (Schwarz et al. 2018): one running Fisher F ← γF + F_task and the latest anchor.',
   create: createOnlineEwc,
   params: ONLINE_EWC_PARAMS,
+  capabilities: { keepsLittleIn: { 'class-incremental': splitMnistClassIl('19.5%') } },
 });

@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
-import { TASK_AGNOSTIC, type Prediction, type TaskInfo } from '../core/types';
+import { TASK_AGNOSTIC, type Label, type Prediction, type TaskInfo, type TaskName } from '../core/types';
 import type { TensorSnapshot } from '../core/tensor-snapshot';
-import { ProgressiveColumns, type AdapterKind, type Column, type ColumnsShape, type LateralInputs } from '../models/progressive-columns';
+import { headUnitsOf, ProgressiveColumns, type AdapterKind, type Column, type ColumnsShape, type LateralInputs } from '../models/progressive-columns';
 import { assignSnapshot } from '../models/mlp';
 import { classificationLoss, gradientStep } from '../models/gradient-step';
-import { createOptimizer, exportOptimizer, importOptimizer } from '../models/optimizer-state';
-import { argmaxBy, assignUnits, readMatrices, checkStateHeader, refuseBatch, toMatrix, toPrediction, unanswered } from './learning-helpers';
+import { createOptimizer, exportOptimizer, growOptimizerSlots, importOptimizer } from '../models/optimizer-state';
+import { argmaxBy, assignUnits, readMatrices, checkStateHeader, refuseBatch, toMatrix, toPrediction, unanswered, NO_CLASSES_YET, NO_TASK_YET, NOTHING_LEARNED_YET } from './learning-helpers';
 import { readParams } from './params';
 import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
 import { defineStrategy } from './descriptor';
@@ -83,8 +83,9 @@ export class ProgressiveStrategy implements Strategy {
     // Batches of another task than the one begun last switch the optimizer to its column.
     const { optimizer, headOnly } = this.training?.column === column ? this.training : this.train(column);
     const labelsBefore = column.labels.size;
-    const { kept, units, rejected } = assignUnits(column.labels, batch.ys);
+    const { kept, units, rejected } = assignUnits(column.labels, batch.ys, this.options.maxClasses);
     if (kept.length === 0) return { loss: 0, penalty: 0, rejected };
+    if (column.labels.size > headUnitsOf(column)) this.growHead(column, optimizer, headOnly);
     const x = toMatrix(kept.length === batch.xs.length ? batch.xs : kept.map((i) => batch.xs[i] as Float32Array), this.options.inputSize);
     const y = tf.tensor1d(units, 'int32');
     // Earlier columns are frozen: their activations, the laterals' inputs, are computed once per batch.
@@ -113,17 +114,21 @@ export class ProgressiveStrategy implements Strategy {
     return rejected.length ? { loss, penalty: 0, rejected } : { loss, penalty: 0 };
   }
 
+  classes(): ReadonlyMap<TaskName, readonly Label[]> {
+    return new Map(this.columns.columns.map((c) => [c.task, c.labels.labels]));
+  }
+
   async predict(task: TaskInfo | undefined, xs: readonly Float32Array[]): Promise<Prediction[]> {
     this.assertLive();
     if (xs.length === 0) return [];
     if (task && task.name !== TASK_AGNOSTIC) {
       const column = this.columns.columnOf(task.name);
-      if (!column || column.labels.size === 0) return unanswered(xs);
+      if (!column || column.labels.size === 0) return unanswered(xs, column ? NO_CLASSES_YET : NO_TASK_YET);
       const [probs] = this.probabilities(xs, [column]);
       return (probs as number[][]).map((p) => toPrediction(column.labels, p));
     }
     const usable = this.columns.columns.filter((c) => c.labels.size > 0);
-    if (usable.length === 0) return unanswered(xs);
+    if (usable.length === 0) return unanswered(xs, NOTHING_LEARNED_YET);
     const perColumn = this.probabilities(xs, usable);
     return xs.map((_, i) => {
       const best = argmaxBy(perColumn, (rows) => certainty(rows[i] as number[], this.taskInference));
@@ -209,6 +214,15 @@ export class ProgressiveStrategy implements Strategy {
     const v = this.columns.namedVariables().get(name);
     if (!v) throw new StrategyError(`no variable ${name}`);
     assignSnapshot(v, value, name);
+  }
+
+  /** Widens the column's head to one unit per label it knows, and the optimizer's moments of the variables replaced. */
+  private growHead(column: Column, optimizer: tf.Optimizer, headOnly: boolean): void {
+    const before = this.columns.trainableVariables(column, headOnly);
+    this.columns.growHead(column, column.labels.size);
+    this.columns.trainableVariables(column, headOnly).forEach((v, i) => {
+      if (v !== before[i]) growOptimizerSlots(optimizer, i, v);
+    });
   }
 
   /** Trains `column` from now on (all of it if it is the newest, else its head only), with a fresh optimizer. */

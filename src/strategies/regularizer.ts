@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TaskInfo } from '../core/types';
 import type { AppliedStep } from '../models/gradient-step';
-import type { Head, MultiHeadMlp } from '../models/mlp';
+import type { Head, HeadGrowth, MultiHeadMlp } from '../models/mlp';
 import type { TensorSnapshot } from '../core/tensor-snapshot';
 
 /** What a regularizer sees of the training state: passed in, never shared and mutated. */
@@ -22,6 +22,12 @@ export interface BatchContext extends TrainingContext {
   readonly x: tf.Tensor2D;
   /** Each sample's output unit in the head. */
   readonly units: tf.Tensor1D;
+}
+
+/** A head that has just grown, with the model after the growth. */
+export interface GrowthContext {
+  readonly model: MultiHeadMlp;
+  readonly growth: HeadGrowth;
 }
 
 export interface RegularizerState {
@@ -48,6 +54,11 @@ export interface Regularizer {
   afterBatch?(context: BatchContext): void;
   /** The task's data has gone: consolidate importances and anchors. */
   endTask(context: TrainingContext): void;
+  /**
+   * A head grew (a new label, between gradient steps): widen every per-parameter tensor kept for
+   * its layer (growParameters). Absent = the regularizer keeps nothing per parameter.
+   */
+  growHead?(context: GrowthContext): void;
   exportState(): RegularizerState;
   importState(state: RegularizerState): void;
   dispose(): void;
@@ -98,4 +109,31 @@ export function importParameters(prefix: string, tensors: Record<string, TensorS
     any = true;
   }
   return any ? out : undefined;
+}
+
+/**
+ * Widens, in place, the tensors of `params` that belong to a grown layer. Importances of the new
+ * units are zero ('zeros': nothing was learned there to protect); anchors take the new units'
+ * initial values ('current'), as a pre-sized head's unused units are anchored where they were
+ * initialised, so a grown head is regularized as a pre-sized one would be.
+ */
+export function growParameters(params: ParameterTensors | undefined, { model, growth }: GrowthContext, fill: 'zeros' | 'current'): void {
+  if (!params) return;
+  const variables = model.namedVariables();
+  for (const part of ['kernel', 'bias']) {
+    const name = `${growth.layer}.${part}`;
+    const old = params[name];
+    const variable = variables.get(name);
+    if (!old || !variable) continue;
+    const axis = old.rank - 1;
+    const added = growth.to - (old.shape[axis] as number);
+    if (added <= 0) continue;
+    params[name] = tf.tidy(() => {
+      const begin = old.shape.map((_, i) => (i === axis ? (old.shape[axis] as number) : 0));
+      const size = old.shape.map((d, i) => (i === axis ? added : d));
+      const tail = fill === 'zeros' ? tf.zeros(size) : tf.slice(variable, begin, size);
+      return tf.concat([old, tail], axis);
+    });
+    old.dispose();
+  }
 }

@@ -1,5 +1,5 @@
 import type { TensorSnapshot } from '../core/tensor-snapshot';
-import type { Label, Prediction, Scenario, TaskInfo } from '../core/types';
+import type { Label, Prediction, Scenario, TaskInfo, TaskName } from '../core/types';
 
 // Re-exported: strategies written against this module before the type moved to core keep compiling.
 export type { TensorSnapshot } from '../core/tensor-snapshot';
@@ -24,8 +24,13 @@ export interface StrategyOptions {
   readonly inputSize: number;
   /** Hidden layer sizes of the MLP trunk, e.g. [400, 400]. */
   readonly hiddenLayers: readonly number[];
-  /** Output units per head (task-incremental) or of the shared head. */
+  /**
+   * Output units each head (task-incremental) or the shared head starts with; 0 = none. A head
+   * grows by one unit per new label beyond them, so this is an initial capacity, not a limit.
+   */
   readonly outputUnits: number;
+  /** Hard cap on the classes of one head (model.maxClasses); a label beyond it is refused ('label-capacity'). Absent or 0 = none. */
+  readonly maxClasses?: number;
   readonly optimizer: 'adam' | 'sgd';
   readonly learningRate: number;
   /** Gradient steps taken on each micro-batch. */
@@ -84,7 +89,7 @@ export interface TrainResult {
   /** The regularisation penalty added to the loss, 0 where there is none. */
   readonly penalty: number;
   /**
-   * Samples of the batch the strategy could not learn (e.g. a label beyond the head's capacity),
+   * Samples of the batch the strategy could not learn (e.g. a label beyond model.maxClasses),
    * by index in the batch, with the reason; the others were trained on. The engine counts these
    * as rejected, and a Kafka source's sink dead-letters them.
    */
@@ -126,6 +131,12 @@ export interface Strategy {
   layerWeights(): Map<string, Float32Array>;
   /** Optional strategy-specific numbers for dashboards; cheap (no tensor downloads). */
   diagnostics?(): readonly StrategyDiagnostic[];
+  /**
+   * Optional: the label registry. The labels each head (or column) knows, in the order of its
+   * units (the order of first sight), by the task it answers for; TASK_AGNOSTIC ('*') for a head
+   * shared by every task. Cheap (no tensor downloads); published as lifelong_classes{task}.
+   */
+  classes?(): ReadonlyMap<TaskName, readonly Label[]>;
   exportState(): Promise<StrategyState>;
   importState(state: StrategyState): Promise<void>;
   /** Frees every tensor the strategy owns. Safe to call twice. */

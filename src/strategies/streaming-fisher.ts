@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng';
 import { batchFisher, type FisherLabels } from './fisher';
-import { disposeParameters, exportParameters, importParameters, type BatchContext, type ParameterTensors } from './regularizer';
+import { disposeParameters, exportParameters, growParameters, importParameters, type BatchContext, type GrowthContext, type ParameterTensors } from './regularizer';
 import type { TensorSnapshot } from '../core/tensor-snapshot';
 
 /**
@@ -67,6 +67,11 @@ export class StreamingFisher {
     disposeParameters(batch);
     disposeParameters(previous);
     this.sum = next;
+  }
+
+  /** A head grew: its new units have measured no Fisher yet. */
+  grow(context: GrowthContext): void {
+    growParameters(this.sum, context, 'zeros');
   }
 
   /** The bias-corrected estimate, owned by the caller; undefined before any batch. */

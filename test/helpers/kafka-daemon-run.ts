@@ -22,7 +22,7 @@ export function pipelineFor(source: KafkaSourceConfig, name: string, batchSize =
     seed: 3,
     scenario: 'class-incremental',
     source,
-    model: { hiddenLayers: [64], outputUnits: 2 },
+    model: { hiddenLayers: [64], outputUnits: 2, maxClasses: 2 },
     strategy: { name: 'ewc', params: { lambda: 100 } },
     training: { batchSize, optimizer: 'adam', learningRate: 0.003, stepsPerBatch: 1, batchTimeoutMs: 100 },
     evaluation: { probeSize: 300, holdoutEvery: 10, endedTaskLabelled: 'evaluate' },

@@ -363,6 +363,21 @@ describe('config', () => {
       const missing = path.join(dir, 'does-not-exist.json');
       assertRejected(() => loadPipelineConfig(missing), missing, []);
     });
+
+    it('model.outputUnits is an optional initial capacity and model.maxClasses an optional cap; bad values name the file and the key', () => {
+      const kafka = { type: 'kafka', brokers: ['127.0.0.1:9092'], topicPattern: 'birds\\.\\d+', inputSize: 64 };
+      const raw = { ...validPipeline(), source: kafka, model: { hiddenLayers: [64] } };
+      assert.deepEqual(loadPipelineConfig(writeJson(raw)).model, { hiddenLayers: [64], outputUnits: 0, maxClasses: 0 }, 'no class count anywhere');
+      assert.deepEqual(loadPipelineConfig(writeJson({ ...raw, model: { hiddenLayers: [64], outputUnits: 0, maxClasses: 12 } })).model, { hiddenLayers: [64], outputUnits: 0, maxClasses: 12 });
+      for (const [model, key] of [
+        [{ hiddenLayers: [64], outputUnits: -1 }, 'model.outputUnits'],
+        [{ hiddenLayers: [64], maxClasses: 2.5 }, 'model.maxClasses'],
+        [{ hiddenLayers: [64], outputUnits: 10, maxClasses: 4 }, 'model.outputUnits'],
+      ] as const) {
+        const file = writeJson({ ...raw, model });
+        assertRejected(() => loadPipelineConfig(file), file, [key]);
+      }
+    });
   });
 
   describe('locateJsonSyntaxError', () => {

@@ -3,6 +3,7 @@ import { ConfigError } from '../../src/core/errors';
 import { SCENARIOS } from '../../src/core/types';
 import { builtinStrategies } from '../../src/strategies/registry';
 import type { StrategyOptions } from '../../src/strategies/strategy';
+import { NO_TASK_YET } from '../../src/strategies/learning-helpers';
 import { assertFiniteAfterOneLabel, learnOneLabel, oneLabelOptions } from '../helpers/one-label';
 
 const options = (over: Partial<StrategyOptions> = {}): StrategyOptions => ({
@@ -10,6 +11,7 @@ const options = (over: Partial<StrategyOptions> = {}): StrategyOptions => ({
   inputSize: 3,
   hiddenLayers: [4],
   outputUnits: 2,
+  maxClasses: 2,
   optimizer: 'adam',
   learningRate: 0.01,
   stepsPerBatch: 1,
@@ -58,7 +60,7 @@ describe('MLP strategies (finetune, l2, ewc, online-ewc)', () => {
     try {
       const a = { name: 'a', index: 0 };
       const b = { name: 'b', index: 1 };
-      assert.deepEqual(await s.predict(a, [x(0)]), [{ label: null, probabilities: {} }], 'no head before the task');
+      assert.deepEqual(await s.predict(a, [x(0)]), [{ label: null, probabilities: {}, reason: NO_TASK_YET }], 'no head before the task');
       await s.beginTask(a);
       for (let i = 0; i < 30; i++) await s.trainBatch(a, { xs: [x(0), x(1)], ys: ['a0', 'a1'] });
       await s.endTask(a);

@@ -7,6 +7,7 @@ import { SCENARIOS, TASK_AGNOSTIC_INFO, type Sample, type Scenario, type TaskInf
 import { runPipeline } from '../../src/engine/run-pipeline';
 import type { EmbeddedSource } from '../../src/sources/embedded';
 import { createProgressive, ProgressiveStrategy } from '../../src/strategies/progressive';
+import { NO_TASK_YET, NOTHING_LEARNED_YET } from '../../src/strategies/learning-helpers';
 import type { StrategyOptions } from '../../src/strategies/strategy';
 import { batches, takeSamples } from '../helpers/mnist-task';
 import { assertFiniteAfterOneLabel, learnOneLabel, oneLabelOptions } from '../helpers/one-label';
@@ -202,9 +203,9 @@ describe('progressive networks', () => {
     try {
       const [t1, t2] = tasks as [TaskInfo, TaskInfo];
       const xs = probeOf(t1).slice(0, 5).map((x) => x.x);
-      assert.deepEqual(await s.predict(undefined, xs), xs.map(() => ({ label: null, probabilities: {} })));
+      assert.deepEqual(await s.predict(undefined, xs), xs.map(() => ({ label: null, probabilities: {}, reason: NOTHING_LEARNED_YET })));
       await learnTask(s, t1, samples);
-      assert.deepEqual(await s.predict(t2, xs), xs.map(() => ({ label: null, probabilities: {} })), 'no column for t2 yet');
+      assert.deepEqual(await s.predict(t2, xs), xs.map(() => ({ label: null, probabilities: {}, reason: NO_TASK_YET })), 'no column for t2 yet');
       for (const request of [undefined, TASK_AGNOSTIC_INFO]) {
         const answers = await s.predict(request, xs);
         assert.ok(answers.every((p) => p.inferredTask === t1.name && p.label !== null));
