@@ -22,10 +22,10 @@ interface BucketRow {
 
 /**
  * ADWIN2, adaptive windowing (Bifet & Gavaldà 2007), with the semantics of River's
- * `river.drift.ADWIN` (adwin_c.pyx): the same bucket compression, the same cuts visited in the
- * same order (the newest bucket of each row is never a cut point there, nor here), the same
- * Hoeffding-style bound, and a detector that starts over on the update after a detection. So the
- * same stream gives River's detection positions (bench/peers/drift_peers.py checks it).
+ * `river.drift.ADWIN` (0.26: rust_src/adwin.rs, a port of adwin_c.pyx): the same bucket
+ * compression, the same cuts visited in the same order, oldest first, the same Hoeffding-style
+ * bound, and a detector that starts over on the update after a detection. So the same stream
+ * gives River's detection positions (bench/peers/river_drift.py checks it).
  */
 export class Adwin implements ChangeDetector {
   readonly name = 'adwin' as const;
@@ -159,13 +159,14 @@ export class Adwin implements ChangeDetector {
       scan: for (let idx = this.rows.length - 1; idx >= 0; idx--) {
         const row = this.rows[idx] as BucketRow;
         const size = 2 ** idx;
-        // River visits every bucket of a row but its newest as a cut point.
-        for (let k = 0; k < row.totals.length - 1; k++) {
+        for (let k = 0; k < row.totals.length; k++) {
           const u = row.totals[k] as number;
           n0 += size;
           n1 -= size;
           u0 += u;
           u1 -= u;
+          // The newest bucket would leave nothing after the cut.
+          if (idx === 0 && k === row.totals.length - 1) break scan;
           if (n1 >= this.minWindowLength && n0 >= this.minWindowLength && this.cuts(n0, n1, u0 / n0 - u1 / n1)) {
             reduce = true;
             changed = true;

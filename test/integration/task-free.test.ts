@@ -1,0 +1,105 @@
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { getBackend } from '@tensorflow/tfjs';
+import { loadPipelineConfig, type PipelineConfig } from '../../src/config/pipeline-config';
+import type { Logger } from '../../src/core/log';
+import type { Sample, SourceItem } from '../../src/core/types';
+import type { CreatedSource } from '../../src/engine/create-source';
+import { runPipeline } from '../../src/engine/run-pipeline';
+import { DRIFT_DEFAULTS, type ConceptDriftSettings } from '../../src/metrics/concept-drift';
+import { LifelongMetrics } from '../../src/metrics/prometheus';
+import type { Source, SourceContext } from '../../src/operators/source';
+import { createEmbeddedSource } from '../../src/sources/embedded';
+
+const REPO = path.resolve(__dirname, '../../..');
+const TOPIC = 'digits';
+const TASKS = 3;
+const SAMPLES_PER_TASK = 600;
+/**
+ * River's default threshold (50) needs a rise sustained for longer than these short tasks: the
+ * running mean includes each task's own learning curve, so a jump from about 0.3 to 0.9 of error
+ * adds well under 0.5 per sample.
+ */
+const PH_THRESHOLD = 20;
+
+/**
+ * Permuted MNIST on ONE topic: the embedded stream's tasks, their names replaced by the topic's,
+ * numbered in stream order (id = position), with no test split (probes are held out of the stream).
+ */
+class OneTopicSource implements Source {
+  readonly description = `permuted-mnist(${TASKS} tasks) on one topic`;
+  readonly inputSize: number;
+  private readonly inner = createEmbeddedSource({ dataset: 'permuted-mnist', tasks: TASKS, samplesPerTask: SAMPLES_PER_TASK, seed: 1, scenario: 'domain-incremental' });
+
+  constructor() {
+    this.inputSize = this.inner.inputSize;
+  }
+
+  open(context: SourceContext): AsyncIterator<SourceItem> {
+    const samples = this.inner.open(context);
+    let n = 0;
+    return {
+      next: async () => {
+        const item = await samples.next();
+        if (item.done) return item;
+        const s = item.value as Sample;
+        return { done: false, value: { ...s, task: TOPIC, id: String(n++) } };
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.inner.close();
+  }
+}
+
+function recordingLogger(lines: { level: string; message: string; fields?: Record<string, unknown> }[]): Logger {
+  const at = (level: string) => (message: string, fields?: Record<string, unknown>) => lines.push({ level, message, ...(fields ? { fields } : {}) });
+  return { debug: () => undefined, info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+describe('task-free mode (issue 15): permuted MNIST on one topic becomes one task per permutation', () => {
+  const base = loadPipelineConfig(path.join(REPO, 'pipelines/quickstart.json'));
+  const pipeline = (detector: ConceptDriftSettings['detector']): PipelineConfig => ({
+    ...base,
+    name: 'task-free',
+    strategy: { name: 'finetune', params: {} },
+    model: { hiddenLayers: [64], outputUnits: 10 },
+    training: { ...base.training, batchSize: 16 },
+    evaluation: { ...base.evaluation, probeSize: 50 },
+    // Windows shorter than a task (540 trained samples), so that input and label drift are known.
+    drift: { ...DRIFT_DEFAULTS, detector, pageHinkley: { ...DRIFT_DEFAULTS.pageHinkley, threshold: PH_THRESHOLD }, referenceSamples: 100, recentSamples: 100, taskFree: true },
+  });
+
+  for (const detector of ['adwin', 'page-hinkley'] as const) {
+    it(`${detector}: ${TASKS} tasks, each boundary soon after the permutation changed, no false alarm`, async () => {
+      const lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
+      const metrics = new LifelongMetrics({ defaultMetrics: false });
+      const firstSampleOf = new Map<string, number>();
+      const created: CreatedSource = { source: new OneTopicSource(), outputUnits: 10 };
+      const report = await runPipeline({
+        pipeline: pipeline(detector),
+        backend: getBackend(),
+        source: created,
+        metrics,
+        log: recordingLogger(lines),
+        onEvent: (event) => {
+          if (event.kind !== 'step-outcome') return;
+          for (const s of event.samples) if (!firstSampleOf.has(s.task.name)) firstSampleOf.set(s.task.name, Number(s.sample.id));
+        },
+      });
+      const tasks = report.tasks;
+      const boundaries = [...firstSampleOf].slice(1).map(([task, at], k) => ({ task, at, delay: at - (k + 1) * SAMPLES_PER_TASK }));
+      console.log(`      ${detector}: tasks ${tasks.join(', ')}; boundaries ${boundaries.map((b) => `${b.task} at sample ${b.at} (${b.delay} after the change)`).join(', ')}`);
+      assert.deepEqual(tasks, [TOPIC, `${TOPIC}#2`, `${TOPIC}#3`]);
+      for (const b of boundaries) assert.ok(b.delay >= 0 && b.delay <= 250, `${b.task} began ${b.delay} samples after its permutation`);
+      const drifts = lines.filter((l) => l.level === 'warn' && l.message.startsWith('concept drift'));
+      assert.equal(drifts.length, TASKS - 1, drifts.map((l) => l.message).join('\n'));
+      assert.deepEqual(drifts.map((l) => [l.fields?.task, l.fields?.detector]), [[TOPIC, detector], [`${TOPIC}#2`, detector]]);
+      const exposition = await metrics.metrics();
+      assert.match(exposition, new RegExp(`lifelong_concept_drift_total\\{task="${TOPIC}",detector="${detector}"\\} 1`));
+      assert.match(exposition, /lifelong_prequential_error_estimate\{task="digits#3"\} 0\.\d+/);
+      assert.match(exposition, /lifelong_label_drift_ratio\{task="digits"\} 0\.\d+/);
+    });
+  }
+});
