@@ -112,8 +112,11 @@ describe('change detectors on the prequential error (issue 15)', () => {
       assert.deepEqual(detections(step, (x) => everyValue.update(x)), [212]);
       const every32 = new Adwin();
       assert.deepEqual(detections(step, (x) => every32.update(x)), [223]);
-      assert.equal(every32.update(1), false);
-      assert.equal(every32.windowWidth, 1, 'the update after a detection starts over');
+      const restarted = new Adwin();
+      step.slice(0, 224).forEach((x) => restarted.update(x));
+      assert.ok(restarted.driftDetected);
+      assert.equal(restarted.update(1), false);
+      assert.equal(restarted.windowWidth, 1, 'the update after a detection starts over');
       const steady = new Adwin();
       for (let i = 0; i < 100; i++) steady.update(i % 4 === 0 ? 1 : 0);
       assert.equal(steady.estimate, 0.25);
