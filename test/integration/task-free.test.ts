@@ -3,13 +3,11 @@ import * as path from 'node:path';
 import { getBackend } from '@tensorflow/tfjs';
 import { loadPipelineConfig, type PipelineConfig } from '../../src/config/pipeline-config';
 import type { Logger } from '../../src/core/log';
-import type { Sample, SourceItem } from '../../src/core/types';
 import type { CreatedSource } from '../../src/engine/create-source';
 import { runPipeline } from '../../src/engine/run-pipeline';
 import { DRIFT_DEFAULTS, type ConceptDriftSettings } from '../../src/metrics/concept-drift';
 import { LifelongMetrics } from '../../src/metrics/prometheus';
-import type { Source, SourceContext } from '../../src/operators/source';
-import { createEmbeddedSource } from '../../src/sources/embedded';
+import { OneTopicSource } from '../helpers/one-topic-source';
 
 const REPO = path.resolve(__dirname, '../../..');
 const TOPIC = 'digits';
@@ -21,37 +19,6 @@ const SAMPLES_PER_TASK = 600;
  * adds well under 0.5 per sample.
  */
 const PH_THRESHOLD = 20;
-
-/**
- * Permuted MNIST on ONE topic: the embedded stream's tasks, their names replaced by the topic's,
- * numbered in stream order (id = position), with no test split (probes are held out of the stream).
- */
-class OneTopicSource implements Source {
-  readonly description = `permuted-mnist(${TASKS} tasks) on one topic`;
-  readonly inputSize: number;
-  private readonly inner = createEmbeddedSource({ dataset: 'permuted-mnist', tasks: TASKS, samplesPerTask: SAMPLES_PER_TASK, seed: 1, scenario: 'domain-incremental' });
-
-  constructor() {
-    this.inputSize = this.inner.inputSize;
-  }
-
-  open(context: SourceContext): AsyncIterator<SourceItem> {
-    const samples = this.inner.open(context);
-    let n = 0;
-    return {
-      next: async () => {
-        const item = await samples.next();
-        if (item.done) return item;
-        const s = item.value as Sample;
-        return { done: false, value: { ...s, task: TOPIC, id: String(n++) } };
-      },
-    };
-  }
-
-  async close(): Promise<void> {
-    await this.inner.close();
-  }
-}
 
 function recordingLogger(lines: { level: string; message: string; fields?: Record<string, unknown> }[]): Logger {
   const at = (level: string) => (message: string, fields?: Record<string, unknown>) => lines.push({ level, message, ...(fields ? { fields } : {}) });
@@ -76,7 +43,8 @@ describe('task-free mode (issue 15): permuted MNIST on one topic becomes one tas
       const lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
       const metrics = new LifelongMetrics({ defaultMetrics: false });
       const firstSampleOf = new Map<string, number>();
-      const created: CreatedSource = { source: new OneTopicSource(), outputUnits: 10 };
+      const source = new OneTopicSource({ dataset: 'permuted-mnist', tasks: TASKS, samplesPerTask: SAMPLES_PER_TASK, seed: 1, scenario: 'domain-incremental' }, TOPIC);
+      const created: CreatedSource = { source, outputUnits: 10 };
       const report = await runPipeline({
         pipeline: pipeline(detector),
         backend: getBackend(),
@@ -102,4 +70,12 @@ describe('task-free mode (issue 15): permuted MNIST on one topic becomes one tas
       assert.match(exposition, /lifelong_label_drift_ratio\{task="digits"\} 0\.\d+/);
     });
   }
+
+  it('one permutation for as long as the three: one task, no false alarm', async () => {
+    const lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
+    const source = new OneTopicSource({ dataset: 'permuted-mnist', tasks: 1, samplesPerTask: TASKS * SAMPLES_PER_TASK, seed: 1, scenario: 'domain-incremental' }, TOPIC);
+    const report = await runPipeline({ pipeline: pipeline('adwin'), backend: getBackend(), source: { source, outputUnits: 10 }, log: recordingLogger(lines) });
+    assert.deepEqual(report.tasks, [TOPIC]);
+    assert.deepEqual(lines.filter((l) => l.message.startsWith('concept drift')), []);
+  });
 });
