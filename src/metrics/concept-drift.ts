@@ -43,6 +43,8 @@ export interface DriftConfirmation {
 /** One task's drift numbers now; null where not known yet. */
 export interface TaskDriftStatus {
   readonly task: TaskName;
+  /** The detector watching the task's error; null with drift.detector 'none'. */
+  readonly detector: ChangeDetectorName | null;
   /** The detector's error estimate (null without a detector or before the first prediction). */
   readonly errorEstimate: number | null;
   /** Population stability index of the recent inputs against the reference. */
@@ -99,6 +101,7 @@ export class ConceptDriftMonitor {
     const watch = this.tasks.get(task);
     return {
       task,
+      detector: this.settings.detector === 'none' ? null : this.settings.detector,
       errorEstimate: watch?.detector !== undefined && watch.predictions > 0 ? watch.detector.estimate : null,
       inputPsi: watch?.inputs.psi() ?? null,
       labelDrift: watch?.labels.distance() ?? null,

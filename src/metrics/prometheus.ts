@@ -420,10 +420,14 @@ export class LifelongMetrics {
     this.conceptDrifts.inc({ task, detector });
   }
 
-  /** A task's drift gauges; unknown values (a reference window not full yet) are absent. */
+  /**
+   * A task's drift gauges; unknown values (a reference window not full yet) are absent. Its drift
+   * counter is created at 0, so that increase() sees the task's first drift.
+   */
   setDriftStatus(status: TaskDriftStatus): void {
     const { task } = status;
     if (!this.isExported(task)) return;
+    if (status.detector !== null) this.conceptDrifts.inc({ task, detector: status.detector }, 0);
     setOrRemove(this.errorEstimate, { task }, status.errorEstimate);
     setOrRemove(this.inputDriftPsi, { task }, status.inputPsi);
     setOrRemove(this.labelDrift, { task }, status.labelDrift);

@@ -1,4 +1,4 @@
-import type { Prediction, SampleKind } from '../core/types';
+import { TASK_AGNOSTIC, type Prediction, type SampleKind } from '../core/types';
 import { ConceptDriftMonitor, type ConceptDriftSettings, type DriftConfirmation, type TaskDriftStatus } from '../metrics/concept-drift';
 import type { SampleEvent, StepDrift } from './events';
 import type { TaskFreeSplits } from './task-free-splits';
@@ -29,6 +29,8 @@ export class ConceptDriftWatch {
     plan.forEach((kind, i) => {
       const event = samples[i] as SampleEvent;
       const task = event.task.name;
+      // A task-agnostic request belongs to no task.
+      if (task === TASK_AGNOSTIC) return;
       if (kind === 'predicted') {
         this.monitor.observeInput(task, event.sample.x);
         tasks.add(task);

@@ -56,7 +56,7 @@ describe('concept, input and label drift per task (issue 15)', () => {
       const monitor = new ConceptDriftMonitor({ ...DRIFT_DEFAULTS, detector: 'none' });
       for (let i = 0; i < 2000; i++) assert.equal(monitor.observePrediction('t', i > 1000), undefined);
       assert.equal(monitor.status('t').errorEstimate, null);
-      assert.deepEqual(monitor.status('unseen'), { task: 'unseen', errorEstimate: null, inputPsi: null, labelDrift: null });
+      assert.deepEqual(monitor.status('unseen'), { task: 'unseen', detector: null, errorEstimate: null, inputPsi: null, labelDrift: null });
     });
   });
 
@@ -243,9 +243,10 @@ describe('concept, input and label drift per task (issue 15)', () => {
 
     it('exports lifelong_concept_drift_total{task,detector} and the three gauges per task', async () => {
       const metrics = new LifelongMetrics({ defaultMetrics: false });
+      metrics.setDriftStatus({ task: 's', detector: 'adwin', errorEstimate: 0.4, inputPsi: 0.3, labelDrift: 0.25 });
       metrics.countConceptDrift('s', 'adwin');
-      metrics.setDriftStatus({ task: 's', errorEstimate: 0.4, inputPsi: 0.3, labelDrift: 0.25 });
-      metrics.setDriftStatus({ task: 't', errorEstimate: 0.1, inputPsi: null, labelDrift: null });
+      metrics.setDriftStatus({ task: 't', detector: 'adwin', errorEstimate: 0.1, inputPsi: null, labelDrift: null });
+      metrics.setDriftStatus({ task: 'u', detector: null, errorEstimate: null, inputPsi: 0.01, labelDrift: 0 });
       const exposition = parseExposition(await metrics.metrics());
       assert.equal(value(exposition, 'lifelong_concept_drift_total', { task: 's', detector: 'adwin' }), 1);
       assert.equal(value(exposition, 'lifelong_prequential_error_estimate', { task: 's' }), 0.4);
@@ -253,6 +254,8 @@ describe('concept, input and label drift per task (issue 15)', () => {
       assert.equal(value(exposition, 'lifelong_label_drift_ratio', { task: 's' }), 0.25);
       assert.equal(value(exposition, 'lifelong_prequential_error_estimate', { task: 't' }), 0.1);
       assert.equal(value(exposition, 'lifelong_input_drift_psi', { task: 't' }), undefined, 'unknown values are absent');
+      assert.equal(value(exposition, 'lifelong_concept_drift_total', { task: 't', detector: 'adwin' }), 0, 'created at 0, so increase() sees the first drift');
+      assert.equal(value(exposition, 'lifelong_concept_drift_total', { task: 'u', detector: 'adwin' }), undefined);
     });
   });
 });
