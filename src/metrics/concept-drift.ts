@@ -108,6 +108,11 @@ export class ConceptDriftMonitor {
     };
   }
 
+  /** Drops a task's windows and detector (it ended: nothing feeds it any more). */
+  forget(task: TaskName): void {
+    this.tasks.delete(task);
+  }
+
   private watch(task: TaskName): TaskWatch {
     let watch = this.tasks.get(task);
     if (watch === undefined) {

@@ -195,6 +195,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
         await strategy.endTask(task);
         version += 1;
         if (current === task.name) current = undefined;
+        options.drift?.taskEnded(task.name);
         const diagnostics = strategy.diagnostics?.();
         return {
           kind: 'task-outcome',

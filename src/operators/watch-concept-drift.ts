@@ -48,4 +48,9 @@ export class ConceptDriftWatch {
     const status: TaskDriftStatus[] = [...tasks].map((task) => this.monitor.status(task));
     return { status, confirmed };
   }
+
+  /** The task ended: only its training samples fed it, so its windows are freed (task-free mode may end many). */
+  taskEnded(task: string): void {
+    this.monitor.forget(task);
+  }
 }

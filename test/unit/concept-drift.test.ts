@@ -49,6 +49,8 @@ describe('concept, input and label drift per task (issue 15)', () => {
         assert.ok(drift.errorAfter > drift.errorBefore);
         const status = monitor.status('t');
         assert.ok(status.errorEstimate !== null && status.errorEstimate > 0.2, `estimate ${status.errorEstimate}`);
+        monitor.forget('t');
+        assert.equal(monitor.status('t').errorEstimate, null, 'an ended task\'s windows are freed');
       });
     }
 
