@@ -13,6 +13,8 @@ import type convict from 'convict';
 import { DEFAULT_MAX_ABS_FEATURE, TASK_FROM, type TaskFrom } from '../core/sample-limits';
 import { SCENARIOS, type Scenario } from '../core/types';
 import { builtinStrategies } from '../strategies/registry';
+import { DRIFT_DEFAULTS, type ConceptDriftSettings } from '../metrics/concept-drift';
+import { PAGE_HINKLEY_MODES } from '../metrics/page-hinkley';
 import { configErrorFor, type ConfigIssue } from './config-issue';
 import { formats } from './formats';
 import { isPlainObject, render } from './json-value';
@@ -326,11 +328,14 @@ export interface PipelineConfig {
   readonly evaluation: EvaluationConfig;
   /** Always set by loadPipelineConfig; CHECKPOINT_DEFAULTS where a pipeline built in code has none. */
   readonly checkpoint?: CheckpointConfig;
+  /** Concept, input and label drift (README "Concept drift"). Always set by loadPipelineConfig; DRIFT_DEFAULTS where a pipeline built in code has none. */
+  readonly drift?: ConceptDriftSettings;
 }
 
 /** The file's shape before the source is resolved and the module path made absolute. */
-type PipelineFile = Omit<PipelineConfig, 'source' | 'strategy' | 'checkpoint'> & {
+type PipelineFile = Omit<PipelineConfig, 'source' | 'strategy' | 'checkpoint' | 'drift'> & {
   readonly checkpoint: CheckpointConfig;
+  readonly drift: ConceptDriftSettings;
   readonly source: Record<string, unknown>;
   readonly strategy: Omit<StrategyConfig, 'module'> & { readonly module: string };
 };
@@ -401,6 +406,26 @@ const PIPELINE_SCHEMA: convict.Schema<PipelineFile> = {
     everySeconds: { doc: 'Seconds between two checkpoints while samples flow; 0 = not on a timer.', format: formats.number({ min: 0 }), default: CHECKPOINT_DEFAULTS.everySeconds },
     keep: { doc: 'Checkpoints kept (the newest).', format: formats.integer({ min: 1 }), default: CHECKPOINT_DEFAULTS.keep },
   },
+  drift: {
+    detector: { doc: "Detector on each task's prequential error stream: 'adwin', 'page-hinkley' or 'none'.", format: formats.oneOf(['adwin', 'page-hinkley', 'none']), default: DRIFT_DEFAULTS.detector },
+    adwin: {
+      delta: { doc: 'ADWIN significance of a cut, in (0, 1): smaller detects fewer, surer changes.', format: formats.number({ above: 0, max: 1 }), default: DRIFT_DEFAULTS.adwin.delta },
+      clock: { doc: 'ADWIN checks for a change every this many samples.', format: formats.integer({ min: 1 }), default: DRIFT_DEFAULTS.adwin.clock },
+      maxBuckets: { doc: 'ADWIN buckets of each size kept before merging.', format: formats.integer({ min: 1 }), default: DRIFT_DEFAULTS.adwin.maxBuckets },
+      minWindowLength: { doc: 'ADWIN: shortest side of a cut.', format: formats.integer({ min: 1 }), default: DRIFT_DEFAULTS.adwin.minWindowLength },
+      gracePeriod: { doc: 'ADWIN checks nothing before its window holds more than this many samples.', format: formats.integer({ min: 0 }), default: DRIFT_DEFAULTS.adwin.gracePeriod },
+    },
+    pageHinkley: {
+      minInstances: { doc: 'Page-Hinkley reports nothing before this many samples.', format: formats.integer({ min: 1 }), default: DRIFT_DEFAULTS.pageHinkley.minInstances },
+      delta: { doc: 'Page-Hinkley: change magnitude tolerated.', format: formats.number({ min: 0 }), default: DRIFT_DEFAULTS.pageHinkley.delta },
+      threshold: { doc: 'Page-Hinkley detection threshold (lambda).', format: formats.number({ above: 0 }), default: DRIFT_DEFAULTS.pageHinkley.threshold },
+      alpha: { doc: 'Page-Hinkley forgetting factor, in (0, 1].', format: formats.number({ above: 0, max: 1 }), default: DRIFT_DEFAULTS.pageHinkley.alpha },
+      mode: { doc: "Page-Hinkley watches rises ('up', of the error: concept drift), falls ('down') or 'both'.", format: formats.oneOf(PAGE_HINKLEY_MODES), default: DRIFT_DEFAULTS.pageHinkley.mode },
+    },
+    referenceSamples: { doc: "A task's first this-many inputs and labels are the reference of its input and label drift.", format: formats.integer({ min: 2 }), default: DRIFT_DEFAULTS.referenceSamples },
+    recentSamples: { doc: 'The recent window compared with the reference.', format: formats.integer({ min: 2 }), default: DRIFT_DEFAULTS.recentSamples },
+    taskFree: { doc: 'Task-free mode: within one topic, a confirmed concept drift ends the task and begins <topic>#2, #3...', format: formats.boolean(), default: DRIFT_DEFAULTS.taskFree },
+  },
 };
 
 const BUILTINS = builtinStrategies();
@@ -448,6 +473,9 @@ export function loadPipelineConfig(file: string, options: LoadPipelineOptions = 
   if (model?.maxClasses && model.outputUnits && model.outputUnits > model.maxClasses) {
     issues.push({ key: 'model.outputUnits', problem: `is ${model.outputUnits}, more than model.maxClasses (${model.maxClasses}): a head never needs more units than classes` });
   }
+  const drift = resolved.value?.drift;
+  if (drift !== undefined && drift.adwin.delta >= 1) issues.push({ key: 'drift.adwin.delta', problem: `must be below 1, got ${drift.adwin.delta}` });
+  if (drift?.taskFree === true && drift.detector === 'none') issues.push({ key: 'drift.taskFree', problem: "needs a detector: drift.detector is 'none'" });
 
   if (resolved.value === undefined || source === undefined || issues.length > 0) {
     throw configErrorFor(file, file, issues);

@@ -13,6 +13,9 @@ import { testThenTrain } from '../operators/test-then-train';
 import type { StepSink } from '../operators/step-sink';
 import type { Source } from '../operators/source';
 import type { Strategy } from '../strategies/strategy';
+import type { ConceptDriftSettings } from '../metrics/concept-drift';
+import { TaskFreeSplits } from '../operators/task-free-splits';
+import { ConceptDriftWatch } from '../operators/watch-concept-drift';
 
 export interface EngineOptions {
   readonly source: Source;
@@ -49,6 +52,11 @@ export interface EngineOptions {
   readonly checkpoints?: { readonly writer: CheckpointWriter; readonly everySamples: number; readonly everySeconds: number };
   /** Go on from a checkpoint's snapshot: tasks, current task, probes, counters, source positions. */
   readonly resumed?: EngineSnapshot;
+  /**
+   * Watch concept, input and label drift per task (step outcomes carry it); with `taskFree`, a
+   * confirmed drift ends the current task of its topic and begins the next. Absent: not watched.
+   */
+  readonly drift?: ConceptDriftSettings;
 }
 
 /**
@@ -70,8 +78,14 @@ export function runEngine(options: EngineOptions): Observable<EngineEvent> {
     const positionsAfter = new WeakMap<object, SourcePositions>();
     const infos: TaskInfo[] = (resumed?.tasks ?? []).map((name, index) => ({ name, index }));
     const resumedTask = infos.find((t) => t.name === resumed?.current);
+    // Task-free tasks are named after their topic; a resumed run goes on with each topic's last one.
+    const splits = options.drift?.taskFree && options.drift.detector !== 'none' ? new TaskFreeSplits(resumed?.tasks ?? []) : undefined;
+    const drift = options.drift ? new ConceptDriftWatch(options.drift, splits) : undefined;
     if (resumed) {
-      source.resume?.({ tasks: resumed.tasks, ...(resumed.current !== undefined ? { current: resumed.current } : {}), positions: resumed.positions });
+      // The source knows topics, not the tasks task-free mode cut them into.
+      const topicOf = (task: TaskName) => (splits ? TaskFreeSplits.topicOf(task) : task);
+      const tasks = [...new Set(resumed.tasks.map(topicOf))];
+      source.resume?.({ tasks, ...(resumed.current !== undefined ? { current: topicOf(resumed.current) } : {}), positions: resumed.positions });
       probes.restore(infos, resumed.probes);
     }
     const context = {
@@ -89,6 +103,7 @@ export function runEngine(options: EngineOptions): Observable<EngineEvent> {
       checkpoints ? tap((item) => positionsAfter.set(item, source.positions!())) : map((item) => item),
       detectTaskBoundaries({
         ...(options.stop ? { shutdown: options.stop } : {}),
+        ...(splits ? { taskFree: splits } : {}),
         ...(resumed ? { initialTasks: resumed.tasks, ...(resumed.current !== undefined ? { currentTask: resumed.current } : {}) } : {}),
       }),
       checkpoints ? scheduleCheckpoints(checkpoints.everySeconds) : map((event) => event),
@@ -108,6 +123,7 @@ export function runEngine(options: EngineOptions): Observable<EngineEvent> {
         ...(options.taskGivenAtTest !== undefined ? { taskGivenAtTest: options.taskGivenAtTest } : {}),
         ...(options.sink ? { sink: options.sink } : {}),
         ...(options.onRejected ? { onRejected: options.onRejected } : {}),
+        ...(drift ? { drift } : {}),
         ...(source.acknowledge ? { acknowledge: (s: readonly Sample[]) => source.acknowledge!(s) } : {}),
         ...(checkpoints && writer ? { checkpoints: { writer, everySamples: checkpoints.everySamples, positionsAfter: (s: Sample) => positionsAfter.get(s) } } : {}),
         ...(resumed ? { resumed } : {}),

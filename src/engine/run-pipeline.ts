@@ -18,6 +18,8 @@ import type { CheckpointStore } from './checkpoint-store';
 import { runEngine } from './engine';
 import { decodeRunState, encodeRunState } from './resume-state';
 import { buildReport, type RunReport } from './report';
+import { DRIFT_DEFAULTS } from '../metrics/concept-drift';
+import type { StepOutcome } from '../operators/events';
 
 export interface RunPipelineOptions {
   readonly pipeline: PipelineConfig;
@@ -166,7 +168,9 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
       },
       ...(durable && writer ? { checkpoints: { writer, everySamples: durable.everySamples, everySeconds: durable.everySeconds } } : {}),
       ...(resumed ? { resumed } : {}),
+      drift: pipeline.drift ?? DRIFT_DEFAULTS,
     }).pipe(
+      tap((event) => event.kind === 'step-outcome' && logDrifts(event, log)),
       recordRun(recorder),
       tap((event) => event.kind === 'step-outcome' && trainedLog?.record(event)),
       metrics ? publishMetrics(metrics, recorder) : tap(),
@@ -206,6 +210,15 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
     },
     recorder,
   );
+}
+
+/** Each confirmed concept drift as a log event, and the task task-free mode begins after it. */
+function logDrifts(outcome: StepOutcome, log: Logger): void {
+  for (const drift of outcome.drift?.confirmed ?? []) {
+    const error = `${drift.errorBefore.toFixed(3)} -> ${drift.errorAfter.toFixed(3)}`;
+    log.warn(`concept drift in task ${drift.task}: ${drift.detector} at sample ${drift.position}, error ${error}`, { task: drift.task, detector: drift.detector, position: drift.position });
+    if (drift.nextTask !== undefined) log.info(`task-free mode: ${drift.task} ends, ${drift.nextTask} begins at the next sample of its topic`, { task: drift.task, nextTask: drift.nextTask, position: drift.position });
+  }
 }
 
 /** What a checkpoint must match to be resumed by this run. */

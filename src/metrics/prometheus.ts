@@ -4,6 +4,8 @@ import { InvariantError } from '../core/errors';
 import { TASK_AGNOSTIC, type SampleKind, type TaskName } from '../core/types';
 import type { AccuracyMatrix } from './continual';
 import type { DriftResult } from './drift';
+import type { ChangeDetectorName } from './change-detector';
+import type { TaskDriftStatus } from './concept-drift';
 import type { StrategyDiagnostic } from '../strategies/strategy';
 import { ExportedTasks, OTHER_TASKS } from './exported-tasks';
 
@@ -96,6 +98,10 @@ export class LifelongMetrics {
   private readonly predictionDuration: Histogram<string>;
   private readonly consumerLag: Gauge<'topic'>;
   private readonly checkpointLastSuccess: G;
+  private readonly conceptDrifts: Counter<'task' | 'detector'>;
+  private readonly inputDriftPsi: Gauge<'task'>;
+  private readonly labelDrift: Gauge<'task'>;
+  private readonly errorEstimate: Gauge<'task'>;
   /** Strategy-specific gauges (lifelong_strategy_*), created on first sight: their names come from the strategy. */
   private readonly strategyGauges = new Map<string, { gauge: Gauge<string>; labelNames: readonly string[] }>();
   private readonly registers: Registry[];
@@ -193,6 +199,15 @@ export class LifelongMetrics {
     });
     this.consumerLag = gauge('kafka_consumer_lag', 'Messages behind the log end, per topic being read: log end minus the lowest offset not yet processed, summed over its partitions (measured at each topic discovery poll).', ['topic']);
     this.checkpointLastSuccess = gauge('checkpoint_last_success_timestamp_seconds', 'Unix time of the last durable checkpoint written (or resumed from); checkpoint age = time() minus this.');
+    this.conceptDrifts = new Counter({
+      name: 'lifelong_concept_drift_total',
+      help: "Concept drifts confirmed on the task's prequential error stream (its error rose), by detector (adwin, page-hinkley).",
+      labelNames: ['task', 'detector'] as const,
+      registers,
+    });
+    this.inputDriftPsi = gauge('input_drift_psi', "Population stability index of the task's recent inputs (feature mean and spread) against its first ones; above 0.25 is a large shift.", ['task']);
+    this.labelDrift = gauge('label_drift_ratio', "Total-variation distance of the task's recent label distribution from its first one (0 same, 1 disjoint).", ['task']);
+    this.errorEstimate = gauge('prequential_error_estimate', "The drift detector's current estimate of the task's prequential error rate.", ['task']);
 
     // Unlabelled gauges start at 0 in prom-client; hide the ones where 0 would be a false value.
     for (const unknownYet of [
@@ -427,14 +442,35 @@ export class LifelongMetrics {
   }
 
   private retire(task: TaskName): void {
-    const gauges: TaskGauge[] = [this.taskAccuracy, this.forgetting, this.prequential, this.prequentialFading, this.trainingLoss, this.currentTaskInfo, this.parametersAfterTask, this.classes];
+    const gauges: TaskGauge[] = [this.taskAccuracy, this.forgetting, this.prequential, this.prequentialFading, this.trainingLoss, this.currentTaskInfo, this.parametersAfterTask, this.classes, this.inputDriftPsi, this.labelDrift, this.errorEstimate];
     for (const g of gauges) g.remove({ task });
+    this.conceptDrifts.remove({ task, detector: 'adwin' });
+    this.conceptDrifts.remove({ task, detector: 'page-hinkley' });
     for (const [kind, n] of this.sampleCounts.get(task) ?? []) {
       this.samples.remove({ task, kind });
       this.samples.inc({ task: OTHER_TASKS, kind }, n);
     }
     this.sampleCounts.delete(task);
     // The matrix, drift and the strategy's per-task gauges are rebuilt whole at their next update.
+  }
+
+  /** A concept drift confirmed on `task` by `detector`. */
+  countConceptDrift(task: TaskName, detector: ChangeDetectorName): void {
+    if (!this.isExported(task)) return;
+    this.conceptDrifts.inc({ task, detector });
+  }
+
+  /**
+   * A task's drift gauges; unknown values (a reference window not full yet) are absent. Its drift
+   * counter is created at 0, so that increase() sees the task's first drift.
+   */
+  setDriftStatus(status: TaskDriftStatus): void {
+    const { task } = status;
+    if (!this.isExported(task)) return;
+    if (status.detector !== null) this.conceptDrifts.inc({ task, detector: status.detector }, 0);
+    setOrRemove(this.errorEstimate, { task }, status.errorEstimate);
+    setOrRemove(this.inputDriftPsi, { task }, status.inputPsi);
+    setOrRemove(this.labelDrift, { task }, status.labelDrift);
   }
 
   /** A Kafka partition of `topic` is read again from its start (its log started over). */

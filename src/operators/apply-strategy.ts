@@ -6,6 +6,7 @@ import type { Strategy } from '../strategies/strategy';
 import type { Demand } from './demand';
 import { STRATEGY_REFUSED, TASK_ENDED, type EngineEvent, type PlannedEvent, type SampleEvent, type SampleRejection, type StepEvent, type StepOutcome, type TaskOutcome, type TaskStartedOutcome } from './events';
 import type { ProbeStore } from './probe-store';
+import type { ConceptDriftWatch } from './watch-concept-drift';
 
 export interface ApplyStrategyOptions {
   readonly strategy: Strategy;
@@ -39,6 +40,8 @@ export interface ApplyStrategyOptions {
     /** Where the source stood once it had handed on this sample. */
     readonly positionsAfter: (sample: Sample) => SourcePositions | undefined;
   };
+  /** Concept, input and label drift of each step's samples (and task-free splits). */
+  readonly drift?: ConceptDriftWatch;
   /** Going on from a checkpoint: its model version, task registry, holdout counters and positions (probes are the ProbeStore's). */
   readonly resumed?: EngineSnapshot;
 }
@@ -158,6 +161,8 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
             holdout.set(current, c);
           }
         });
+        // Before the credits go back: a task-free split must be asked for before the next samples are routed.
+        const drift = options.drift?.observe(event.samples, plan, predictions);
         steps += 1;
         // Every step so far resolved in microtasks; give the event loop a turn so that I/O (the
         // /metrics endpoint, Kafka heartbeats, signals) is not starved by a long training run.
@@ -181,6 +186,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
           ...classCounts(strategy),
           ...(sampled ? { layerWeights: strategy.layerWeights() } : {}),
           ...(diagnostics ? { diagnostics } : {}),
+          ...(drift ? { drift } : {}),
         };
         // Published before acknowledged: an offset is committed only once its prediction is out.
         await options.sink?.publish(outcome);
@@ -197,6 +203,7 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
         await strategy.endTask(task);
         version += 1;
         if (current === task.name) current = undefined;
+        options.drift?.taskEnded(task.name);
         const diagnostics = strategy.diagnostics?.();
         return {
           kind: 'task-outcome',

@@ -2,6 +2,7 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import { ConfigError } from '../core/errors';
 import { isTaskControl, TASK_AGNOSTIC, TASK_AGNOSTIC_INFO, type SourceItem, type TaskInfo, type TaskName } from '../core/types';
 import type { TaskEndReason, TaskEvent } from './events';
+import type { TaskFreeSplits } from './task-free-splits';
 
 export interface DetectTaskBoundariesOptions {
   /**
@@ -20,6 +21,11 @@ export interface DetectTaskBoundariesOptions {
    * current task (it is not over, a restart continues it), so no task-end is emitted.
    */
   readonly shutdown?: AbortSignal;
+  /**
+   * Task-free mode: a sample's task is its topic's current task (`<topic>`, `<topic>#2`...), and
+   * the first sample routed after a split ends the current task with reason 'drift'.
+   */
+  readonly taskFree?: TaskFreeSplits;
 }
 
 /**
@@ -34,7 +40,9 @@ export interface DetectTaskBoundariesOptions {
  *   ended or unknown task change nothing (a source may repeat them, e.g. idle timers);
  * - completion ends the current task with reason 'end-of-stream' (not after a shutdown), then
  *   completes;
- * - an error passes through without a task-end (the task did not finish streaming).
+ * - an error passes through without a task-end (the task did not finish streaming);
+ * - in task-free mode, samples and markers name a topic, and `taskFree` says which of the topic's
+ *   tasks they belong to.
  */
 export function detectTaskBoundaries(
   options: DetectTaskBoundariesOptions = {},
@@ -66,18 +74,20 @@ export function detectTaskBoundaries(
       const subscription = source.subscribe({
         next: (item) => {
           if (isTaskControl(item)) {
-            if (current !== undefined && current.name === item.task) endCurrent(item.reason);
+            const name = options.taskFree ? options.taskFree.taskOf(item.task) : item.task;
+            if (current !== undefined && current.name === name) endCurrent(item.reason);
             return;
           }
           if (item.task === TASK_AGNOSTIC) {
             subscriber.next({ kind: 'sample', task: TASK_AGNOSTIC_INFO, sample: item });
             return;
           }
-          let task = known.get(item.task);
+          const routed = options.taskFree ? options.taskFree.route(item.task) : { task: item.task, split: false };
+          let task = known.get(routed.task);
           if (task === undefined) {
-            endCurrent('next-task');
-            task = Object.freeze({ name: item.task, index: known.size });
-            known.set(item.task, task);
+            endCurrent(routed.split ? 'drift' : 'next-task');
+            task = Object.freeze({ name: routed.task, index: known.size });
+            known.set(routed.task, task);
             current = task;
             subscriber.next({ kind: 'task-begin', task });
           }

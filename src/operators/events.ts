@@ -1,8 +1,9 @@
 import type { Prediction, Sample, SampleKind, TaskInfo, TaskName } from '../core/types';
+import type { DriftConfirmation, TaskDriftStatus } from '../metrics/concept-drift';
 import type { StrategyDiagnostic } from '../strategies/strategy';
 
-/** Why a task ended. */
-export type TaskEndReason = 'next-task' | 'end-of-stream' | 'control' | 'idle';
+/** Why a task ended ('drift': a confirmed concept drift split its topic, in task-free mode). */
+export type TaskEndReason = 'next-task' | 'end-of-stream' | 'control' | 'idle' | 'drift';
 
 export interface TaskBeginEvent {
   readonly kind: 'task-begin';
@@ -72,6 +73,14 @@ export const STRATEGY_REFUSED = 'strategy-refused';
 /** The reason of a labelled sample of an ended task refused by policy (evaluation.endedTaskLabelled 'ignore'). */
 export const TASK_ENDED = 'task-ended';
 
+/** The drift numbers of one step's tasks (operators/watch-concept-drift.ts). */
+export interface StepDrift {
+  /** Each task the step's samples fed, as it stands after the step. */
+  readonly status: readonly TaskDriftStatus[];
+  /** Drifts confirmed during the step; `nextTask`: the task task-free mode begins at the next sample of the topic. */
+  readonly confirmed: readonly (DriftConfirmation & { readonly nextTask?: string })[];
+}
+
 /** What happened to one step, produced by the one asynchronous operator (applyStrategy). */
 export interface StepOutcome {
   readonly kind: 'step-outcome';
@@ -101,6 +110,8 @@ export interface StepOutcome {
   readonly layerWeights?: ReadonlyMap<string, Float32Array>;
   /** The strategy's own numbers (units added, generator loss...), attached with layerWeights. */
   readonly diagnostics?: readonly StrategyDiagnostic[];
+  /** Concept, input and label drift, where the engine watches drift. */
+  readonly drift?: StepDrift;
 }
 
 /** Emitted after a task ended and every probe was evaluated. */

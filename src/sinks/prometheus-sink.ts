@@ -34,6 +34,8 @@ export function publishMetrics(metrics: LifelongMetrics, recorder: RunRecorder):
         metrics.setModelVersion(event.modelVersion);
         if (event.layerWeights) metrics.setDrift(recorder.latestDrift, recorder.taskNames());
         if (event.diagnostics) metrics.setStrategyDiagnostics(event.diagnostics);
+        for (const status of event.drift?.status ?? []) metrics.setDriftStatus(status);
+        for (const drift of event.drift?.confirmed ?? []) metrics.countConceptDrift(drift.task, drift.detector);
         break;
       }
       case 'task-outcome':
