@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from '../core/errors';
 import { installWasmMatMulFix, uninstallWasmMatMulFix } from './wasm-matmul';
+import { assertNativeAddonBuilt, NATIVE_ADDON_MISSING } from './native-addon';
 
 export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 /** A backend that can actually be running (every name but 'auto'). */
@@ -71,7 +72,26 @@ function isPackageMissing(err: unknown, pkg: string): boolean {
   return code === 'MODULE_NOT_FOUND' && firstLine(errorMessage(err)).includes(`'${pkg}'`);
 }
 
+/**
+ * TensorFlow's thread pools unless the environment sets them: one intra-op and one inter-op
+ * thread. A training step is ~180 small ops; on 2 cores a second intra-op thread costs more in
+ * hand-offs than it gains (docs/BENCHMARKS.md, "Native threads"), and the daemon's own work
+ * (Kafka, metrics, the event loop) needs the other core.
+ */
+export const NATIVE_THREAD_DEFAULTS: Readonly<Record<string, string>> = {
+  TF_NUM_INTRAOP_THREADS: '1',
+  TF_NUM_INTEROP_THREADS: '1',
+};
+
+/** The variables of NATIVE_THREAD_DEFAULTS that `env` leaves unset (an explicit setting wins). */
+export function nativeThreadSettings(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(NATIVE_THREAD_DEFAULTS).filter(([key]) => env[key] === undefined || env[key] === ''));
+}
+
 function defaultLoadModule(id: string): unknown {
+  assertNativeAddonBuilt(id);
+  // TensorFlow reads its thread settings from the environment when the library creates its context.
+  Object.assign(process.env, nativeThreadSettings(process.env));
   // A plain require: the native packages are optional dependencies and may be absent.
   return require(id);
 }
@@ -97,8 +117,10 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', loadModule: 
       loadModule(pkg);
     } catch (err) {
       const reason = isPackageMissing(err, pkg)
-        ? `${pkg} is not installed (optional dependency; its install script downloads libtensorflow and needs internet)`
-        : `${pkg} failed to load its native library: ${firstLine(errorMessage(err))}`;
+        ? `${pkg} is not installed (optional dependency: 'npm ci --ignore-scripts' then 'npm run setup:native' installs it offline)`
+        : (err as { code?: unknown } | null)?.code === NATIVE_ADDON_MISSING
+          ? `${pkg} is installed without its native addon (npm run setup:native builds it)`
+          : `${pkg} failed to load its native library: ${firstLine(errorMessage(err))}`;
       return { ok: false, reason, cause: err };
     }
     if (tf.findBackendFactory(NATIVE_TF_BACKEND) == null) {
