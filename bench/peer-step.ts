@@ -8,7 +8,8 @@
  *   npm run bench:peers -- [--rounds 5] [--batch 128] [--steps 40] [--warmup 5] [--predicts 200]
  *                          [--contenders pytorch,wasm,tensorflow] [--python PATH] [--threads 1]
  *
- * PyTorch: the venv of bench/peers/install-torch.sh (~/.cache/lifelong/torch-venv), or --python.
+ * PyTorch: the venv of bench/peers/install-torch.sh ($LIFELONG_TORCH_VENV, default
+ * ~/.cache/lifelong/torch-venv), or --python.
  * --threads sets PyTorch's threads and TF_NUM_INTRAOP_THREADS (unless the environment sets it).
  */
 import { spawnSync } from 'node:child_process';
@@ -61,7 +62,7 @@ function parseArgs(argv: readonly string[]): Settings & { readonly child?: Conte
     predicts: int('--predicts', 200),
     threads: int('--threads', 1),
     contenders,
-    python: value('--python') ?? path.join(os.homedir(), '.cache', 'lifelong', 'torch-venv', 'bin', 'python'),
+    python: value('--python') ?? path.join(process.env.LIFELONG_TORCH_VENV || path.join(os.homedir(), '.cache', 'lifelong', 'torch-venv'), 'bin', 'python'),
     ...(child !== undefined ? { child } : {}),
   };
 }

@@ -11,6 +11,10 @@
 //    the daemon.
 // Every step is skipped when its output is already there, so a second run takes a second or two.
 //
+// `npm run setup:native -- --gpu` does the same for @tensorflow/tfjs-node-gpu with the GPU build of
+// TensorFlow (the `tensorflow` wheel, ~570 MB) and the CUDA 12 libraries of its `and-cuda` extra
+// (nvidia-* wheels, ~3 GB), which TensorFlow dlopens only when a GPU is present. Not part of CI.
+//
 // LIFELONG_NATIVE_CACHE overrides the cache folder (the Docker image keeps it inside the image).
 const { spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -22,9 +26,22 @@ const TENSORFLOW_VERSION = '2.21.0';
 /** The wheel tag pip is asked for, whatever the local Python: the C library does not use Python. */
 const WHEEL_PYTHON = '3.11';
 const WHEEL_PLATFORM = 'manylinux_2_27_x86_64';
+/** The nvidia-* wheels carry older manylinux tags; pip matches --platform tags exactly. */
+const CUDA_PLATFORMS = ['manylinux_2_27_x86_64', 'manylinux_2_17_x86_64', 'manylinux2014_x86_64'];
 
 const VARIANTS = {
-  cpu: { pkg: '@tensorflow/tfjs-node', wheel: 'tensorflow-cpu' },
+  cpu: { pkg: '@tensorflow/tfjs-node', wheel: 'tensorflow-cpu', cuda: [] },
+  // The CUDA requirements of tensorflow==2.21.0's `and-cuda` extra (its METADATA).
+  gpu: {
+    pkg: '@tensorflow/tfjs-node-gpu',
+    wheel: 'tensorflow',
+    cuda: [
+      'nvidia-cublas-cu12>=12.5.3.2,<13.0', 'nvidia-cuda-cupti-cu12>=12.5.82,<13.0', 'nvidia-cuda-nvcc-cu12>=12.5.82,<13.0',
+      'nvidia-cuda-nvrtc-cu12>=12.5.82,<13.0', 'nvidia-cuda-runtime-cu12>=12.5.82,<13.0', 'nvidia-cudnn-cu12>=9.3.0.75,<10.0',
+      'nvidia-cufft-cu12>=11.2.3.61,<12.0', 'nvidia-curand-cu12>=10.3.6.82,<11.0', 'nvidia-cusolver-cu12>=11.6.3.83,<12.0',
+      'nvidia-cusparse-cu12>=12.5.1.3,<13.0', 'nvidia-nccl-cu12>=2.27.7,<3.0', 'nvidia-nvjitlink-cu12>=12.5.82,<13.0',
+    ],
+  },
 };
 
 /** The wheel members the addon needs: the two libraries and the headers the C API includes. */
@@ -169,6 +186,49 @@ with zipfile.ZipFile(wheel) as z:
   }
 }
 
+/**
+ * The CUDA libraries next to the TensorFlow libraries, where TensorFlow's RUNPATH
+ * ($ORIGIN/../nvidia/<name>/lib) looks for them: `target`/nvidia/<name>/lib.
+ */
+function fetchCuda(python, variant, target) {
+  const download = fs.mkdtempSync(path.join(cacheRoot, 'download-'));
+  try {
+    log(`downloading the CUDA libraries of ${variant.wheel}[and-cuda] from PyPI (${variant.cuda.length} nvidia-* wheels, ~3 GB)`);
+    run(python, [
+      '-m', 'pip', 'download', '--no-deps', '--no-cache-dir', '--only-binary=:all:', '--python-version', WHEEL_PYTHON,
+      ...CUDA_PLATFORMS.flatMap((p) => ['--platform', p]), '--dest', download, ...variant.cuda,
+    ], 'pip download (CUDA libraries)');
+    const partial = `${target}.partial`;
+    fs.rmSync(partial, { recursive: true, force: true });
+    const extract = `
+import os, sys, zipfile
+out = sys.argv[1]
+for wheel in sys.argv[2:]:
+    with zipfile.ZipFile(wheel) as z:
+        for info in z.infolist():
+            name = info.filename
+            if not name.startswith('nvidia/') or '/lib/' not in name or name.endswith('/'):
+                continue
+            dest = os.path.join(out, name)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with z.open(info) as src, open(dest, 'wb') as dst:
+                while True:
+                    chunk = src.read(1 << 22)
+                    if not chunk:
+                        break
+                    dst.write(chunk)
+`;
+    const wheels = fs.readdirSync(download).filter((f) => f.endsWith('.whl')).map((f) => path.join(download, f));
+    log(`extracting ${wheels.length} CUDA wheels into ${target}`);
+    run(python, ['-c', extract, partial, ...wheels], 'extracting the CUDA wheels');
+    fs.rmSync(target, { recursive: true, force: true });
+    fs.renameSync(path.join(partial, 'nvidia'), target);
+    fs.rmSync(partial, { recursive: true, force: true });
+  } finally {
+    fs.rmSync(download, { recursive: true, force: true });
+  }
+}
+
 /** Makes `link` a symlink to `target` unless it already is one. */
 function symlink(target, link) {
   try {
@@ -193,6 +253,8 @@ function linkDeps(dir, tensorflowDir) {
   for (const name of LIBRARIES) symlink(path.join(tensorflowDir, 'lib', name), path.join(lib, name));
   symlink(path.join(tensorflowDir, 'lib', 'libtensorflow_cc.so.2'), path.join(lib, 'libtensorflow.so'));
   symlink(path.join(tensorflowDir, 'lib', 'libtensorflow_framework.so.2'), path.join(lib, 'libtensorflow_framework.so'));
+  // $ORIGIN/../nvidia from deps/lib, should the loader take $ORIGIN from the link's folder.
+  if (fs.existsSync(path.join(tensorflowDir, 'nvidia'))) symlink(path.join(tensorflowDir, 'nvidia'), path.join(deps, 'nvidia'));
 }
 
 function buildAddon(python, dir, addon) {
@@ -220,7 +282,8 @@ function verify(pkg) {
 const tf = require(${JSON.stringify(pkg)});
 const sum = tf.tidy(() => tf.add(tf.tensor1d([1, 2]), tf.tensor1d([3, 4])).arraySync());
 if (tf.getBackend() !== 'tensorflow' || sum.join() !== '4,6') throw new Error('backend ' + tf.getBackend() + ' computed ' + sum);
-console.log('TensorFlow ' + tf.backend().binding.TF_Version);
+const device = tf.backend().isGPUPackage ? (tf.backend().isUsingGpuDevice ? ', on the GPU' : ', no GPU visible: runs on the CPU') : '';
+console.log('TensorFlow ' + tf.backend().binding.TF_Version + device);
 `;
   const result = run(process.execPath, ['-e', check], `loading ${pkg}`, { cwd: root, env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } });
   return result.stdout.trim().split('\n').pop();
@@ -243,6 +306,11 @@ function setup(variantName) {
     python = findPython();
     fetchTensorFlow(python, variant, tensorflowDir);
   }
+  if (variant.cuda.length > 0) {
+    const cudaDir = path.join(tensorflowDir, 'nvidia');
+    if (fs.existsSync(cudaDir)) log(`CUDA libraries: cached in ${cudaDir}`);
+    else fetchCuda(python ?? (python = findPython()), variant, cudaDir);
+  }
   linkDeps(dir, tensorflowDir);
 
   const addon = addonPath(dir);
@@ -264,9 +332,16 @@ function setup(variantName) {
 }
 
 const started = Date.now();
+const args = process.argv.slice(2);
+const unknown = args.filter((a) => a !== '--gpu');
+if (unknown.length > 0) {
+  console.error(`setup:native: unknown argument ${unknown.join(' ')} (usage: npm run setup:native [-- --gpu])`);
+  process.exit(2);
+}
 try {
-  setup('cpu');
-  log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s; the 'auto' backend now picks tensorflow`);
+  const gpu = args.includes('--gpu');
+  setup(gpu ? 'gpu' : 'cpu');
+  log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s; the 'auto' backend now ${gpu ? 'tries tensorflow-gpu first' : 'picks tensorflow'}`);
 } catch (err) {
   if (!(err instanceof SetupError)) throw err;
   console.error(`setup:native: ${err.message}`);
