@@ -30,11 +30,12 @@ const WHEEL_PLATFORM = 'manylinux_2_27_x86_64';
 const CUDA_PLATFORMS = ['manylinux_2_27_x86_64', 'manylinux_2_17_x86_64', 'manylinux2014_x86_64'];
 
 const VARIANTS = {
-  cpu: { pkg: '@tensorflow/tfjs-node', wheel: 'tensorflow-cpu', cuda: [] },
+  cpu: { pkg: '@tensorflow/tfjs-node', wheel: 'tensorflow-cpu', size: '~270 MB', cuda: [] },
   // The CUDA requirements of tensorflow==2.21.0's `and-cuda` extra (its METADATA).
   gpu: {
     pkg: '@tensorflow/tfjs-node-gpu',
     wheel: 'tensorflow',
+    size: '~570 MB',
     cuda: [
       'nvidia-cublas-cu12>=12.5.3.2,<13.0', 'nvidia-cuda-cupti-cu12>=12.5.82,<13.0', 'nvidia-cuda-nvcc-cu12>=12.5.82,<13.0',
       'nvidia-cuda-nvrtc-cu12>=12.5.82,<13.0', 'nvidia-cuda-runtime-cu12>=12.5.82,<13.0', 'nvidia-cudnn-cu12>=9.3.0.75,<10.0',
@@ -142,7 +143,7 @@ function addonPath(dir) {
 function fetchTensorFlow(python, variant, target) {
   const download = fs.mkdtempSync(path.join(cacheRoot, 'download-'));
   try {
-    log(`downloading ${variant.wheel}==${TENSORFLOW_VERSION} from PyPI (~270 MB)`);
+    log(`downloading ${variant.wheel}==${TENSORFLOW_VERSION} from PyPI (${variant.size})`);
     run(python, [
       '-m', 'pip', 'download', '--no-deps', '--no-cache-dir', '--only-binary=:all:',
       '--python-version', WHEEL_PYTHON, '--platform', WHEEL_PLATFORM,
