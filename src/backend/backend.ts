@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from '../core/errors';
 import { installWasmMatMulFix, uninstallWasmMatMulFix } from './wasm-matmul';
-import { assertNativeAddonBuilt, NATIVE_ADDON_MISSING } from './native-addon';
+import { assertGpuDriver, assertNativeAddonBuilt, NATIVE_ADDON_MISSING, NO_GPU_DRIVER } from './native-addon';
 
 export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 /** A backend that can actually be running (every name but 'auto'). */
@@ -90,6 +90,7 @@ export function nativeThreadSettings(env: NodeJS.ProcessEnv): Record<string, str
 
 function defaultLoadModule(id: string): unknown {
   assertNativeAddonBuilt(id);
+  if (id === NATIVE_PACKAGE['tensorflow-gpu']) assertGpuDriver();
   // TensorFlow reads its thread settings from the environment when the library creates its context.
   Object.assign(process.env, nativeThreadSettings(process.env));
   // A plain require: the native packages are optional dependencies and may be absent.
@@ -120,7 +121,9 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', loadModule: 
         ? `${pkg} is not installed (optional dependency: 'npm ci --ignore-scripts' then 'npm run setup:native' installs it offline)`
         : (err as { code?: unknown } | null)?.code === NATIVE_ADDON_MISSING
           ? `${pkg} is installed without its native addon (npm run setup:native builds it)`
-          : `${pkg} failed to load its native library: ${firstLine(errorMessage(err))}`;
+          : (err as { code?: unknown } | null)?.code === NO_GPU_DRIVER
+            ? `${pkg} not loaded: ${errorMessage(err)}`
+            : `${pkg} failed to load its native library: ${firstLine(errorMessage(err))}`;
       return { ok: false, reason, cause: err };
     }
     if (tf.findBackendFactory(NATIVE_TF_BACKEND) == null) {

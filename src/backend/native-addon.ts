@@ -47,3 +47,27 @@ export function assertNativeAddonBuilt(pkg: string): void {
     throw Object.assign(new Error(`${pkg} has no native addon at ${addon}`), { code: NATIVE_ADDON_MISSING });
   }
 }
+
+/** The error code of the GPU package on a machine without an NVIDIA driver. */
+export const NO_GPU_DRIVER = 'LIFELONG_NO_GPU_DRIVER';
+
+/** Files the NVIDIA kernel driver creates (also inside containers given a GPU). */
+export const NVIDIA_DRIVER_FILES: readonly string[] = ['/proc/driver/nvidia/version', '/dev/nvidiactl'];
+
+/** Whether an NVIDIA driver is present, and what says so (or why not). */
+export function nvidiaDriver(exists: (file: string) => boolean = fs.existsSync): { readonly present: boolean; readonly why: string } {
+  const found = NVIDIA_DRIVER_FILES.find((file) => exists(file));
+  return found !== undefined
+    ? { present: true, why: `${found} exists` }
+    : { present: false, why: `no NVIDIA driver on this machine (${NVIDIA_DRIVER_FILES.join(' and ')} do not exist)` };
+}
+
+/**
+ * Throws (code NO_GPU_DRIVER) when there is no NVIDIA driver: the GPU build of TensorFlow would
+ * load ~1.2 GB of libraries only to find no device, and its 'tensorflow' backend would then stand
+ * in for the CPU package's.
+ */
+export function assertGpuDriver(): void {
+  const driver = nvidiaDriver();
+  if (!driver.present) throw Object.assign(new Error(driver.why), { code: NO_GPU_DRIVER });
+}

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { NATIVE_THREAD_DEFAULTS, nativeThreadSettings, selectBackend, type BackendName } from '../../src/backend/backend';
-import { NATIVE_ADDON_MISSING, nativeAddonPath } from '../../src/backend/native-addon';
+import { NATIVE_ADDON_MISSING, NO_GPU_DRIVER, nativeAddonPath, nvidiaDriver } from '../../src/backend/native-addon';
 import {
   installWasmMatMulFix,
   isWasmMatMulFixInstalled,
@@ -48,11 +48,6 @@ async function withoutNativeBackend(body: () => Promise<void>): Promise<void> {
   }
 }
 
-/** Whether this machine has an NVIDIA GPU the driver exposes, and why not. */
-function gpuPresence(): { readonly present: boolean; readonly why: string } {
-  if (fs.existsSync('/dev/nvidia0')) return { present: true, why: '/dev/nvidia0 exists' };
-  return { present: false, why: 'no NVIDIA GPU on this machine (/dev/nvidia0 does not exist)' };
-}
 
 /** Deterministic values scaled so that products stay of order 1 whatever the inner size. */
 function values(shape: readonly number[], seed: number, scale: number): Float32Array {
@@ -270,12 +265,12 @@ describe('native TensorFlow (npm run setup:native)', () => {
       assert.match(selection.skipped[1]?.reason ?? '', /@tensorflow\/tfjs-node is (not installed|installed without its native addon)/);
       assert.match(selection.skipped[1]?.reason ?? '', /npm run setup:native/);
     }
-    // tfjs-node-gpu without a GPU build is passed over without being loaded half-way (or, once
-    // tfjs-node is loaded in this process, because the loaded backend is the CPU build).
-    if (!nativeAddonBuilt('@tensorflow/tfjs-node-gpu')) {
+    // tfjs-node-gpu without its addon, or without a GPU driver, is passed over without being
+    // loaded (or, once tfjs-node is loaded in this process, because that is the CPU build).
+    if (!nativeAddonBuilt('@tensorflow/tfjs-node-gpu') || !nvidiaDriver().present) {
       assert.match(
         selection.skipped[0]?.reason ?? '',
-        /@tensorflow\/tfjs-node-gpu is (not installed|installed without its native addon)|is the CPU build/,
+        /@tensorflow\/tfjs-node-gpu (is not installed|is installed without its native addon|not loaded: no NVIDIA driver)|is the CPU build/,
       );
     }
   });
@@ -304,6 +299,18 @@ describe('native TensorFlow (npm run setup:native)', () => {
     assert.deepEqual(nativeThreadSettings({ TF_NUM_INTRAOP_THREADS: '2', TF_NUM_INTEROP_THREADS: '' }), { TF_NUM_INTEROP_THREADS: '1' });
   });
 
+  it('passes over the GPU package on a machine without an NVIDIA driver, saying so', () => withoutNativeBackend(async () => {
+    assert.deepEqual(nvidiaDriver(() => false).present, false);
+    assert.match(nvidiaDriver(() => false).why, /no NVIDIA driver on this machine/);
+    assert.equal(nvidiaDriver((f) => f === '/dev/nvidiactl').present, true);
+    const loadModule = (id: string): never => {
+      if (id === '@tensorflow/tfjs-node-gpu') throw Object.assign(new Error(nvidiaDriver(() => false).why), { code: NO_GPU_DRIVER });
+      return notInstalled(id);
+    };
+    const selection = await selectBackend('auto', quiet, { loadModule });
+    assert.match(selection.skipped[0]?.reason ?? '', /^@tensorflow\/tfjs-node-gpu not loaded: no NVIDIA driver on this machine \(/);
+  }));
+
   it('finds the addon where node-pre-gyp does: the highest N-API version both support', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifelong-addon-'));
     try {
@@ -317,7 +324,7 @@ describe('native TensorFlow (npm run setup:native)', () => {
   });
 
   it('tensorflow-gpu runs on the GPU when the machine has one', async function () {
-    const gpu = gpuPresence();
+    const gpu = nvidiaDriver();
     if (!gpu.present) {
       process.stderr.write(`      skipped the GPU check: ${gpu.why}\n`);
       this.skip();
