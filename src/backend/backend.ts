@@ -97,6 +97,21 @@ function defaultLoadModule(id: string): unknown {
   return require(id);
 }
 
+/** Why requiring a native package failed, in the words the log and BackendError use. */
+function loadFailureReason(err: unknown, pkg: string): string {
+  if (isPackageMissing(err, pkg)) {
+    return `${pkg} is not installed (optional dependency: 'npm ci --ignore-scripts' then 'npm run setup:native' installs it offline)`;
+  }
+  switch ((err as { code?: unknown } | null)?.code) {
+    case NATIVE_ADDON_MISSING:
+      return `${pkg} is installed without its native addon (npm run setup:native builds it)`;
+    case NO_GPU_DRIVER:
+      return `${pkg} not loaded: ${errorMessage(err)}`;
+    default:
+      return `${pkg} failed to load its native library: ${firstLine(errorMessage(err))}`;
+  }
+}
+
 async function switchTo(tfName: string): Promise<Attempt> {
   let ok: boolean;
   try {
@@ -117,14 +132,7 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', loadModule: 
     try {
       loadModule(pkg);
     } catch (err) {
-      const reason = isPackageMissing(err, pkg)
-        ? `${pkg} is not installed (optional dependency: 'npm ci --ignore-scripts' then 'npm run setup:native' installs it offline)`
-        : (err as { code?: unknown } | null)?.code === NATIVE_ADDON_MISSING
-          ? `${pkg} is installed without its native addon (npm run setup:native builds it)`
-          : (err as { code?: unknown } | null)?.code === NO_GPU_DRIVER
-            ? `${pkg} not loaded: ${errorMessage(err)}`
-            : `${pkg} failed to load its native library: ${firstLine(errorMessage(err))}`;
-      return { ok: false, reason, cause: err };
+      return { ok: false, reason: loadFailureReason(err, pkg), cause: err };
     }
     if (tf.findBackendFactory(NATIVE_TF_BACKEND) == null) {
       return {
@@ -141,7 +149,7 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', loadModule: 
       return { ok: false, reason: `the loaded '${NATIVE_TF_BACKEND}' backend is the CPU build (${NATIVE_PACKAGE.tensorflow})` };
     }
     if (device.isUsingGpuDevice !== true) {
-      return { ok: false, reason: `${pkg} loaded but TensorFlow found no usable GPU (it needs CUDA 11.2 and cuDNN 8.1)` };
+      return { ok: false, reason: `${pkg} loaded but TensorFlow found no usable GPU (setup:native --gpu's build uses the CUDA 12 libraries from PyPI; npm's prebuilt addon needs CUDA 11.2 and cuDNN 8.1)` };
     }
   }
   return { ok: true };
