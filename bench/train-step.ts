@@ -15,8 +15,7 @@ import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend, type BackendSelection } from '../src/backend/backend';
 import { Rng } from '../src/core/rng';
-
-const LAYER_SIZES = [784, 400, 400, 10] as const;
+import { LAYER_SIZES, median, mlpTrainer } from './mlp-step';
 
 type BenchBackend = 'cpu' | 'wasm-unpatched' | 'wasm' | 'tensorflow';
 const ALL_BACKENDS: readonly BenchBackend[] = ['cpu', 'wasm-unpatched', 'wasm', 'tensorflow'];
@@ -85,59 +84,10 @@ async function machineFacts(): Promise<[string, string][]> {
   ];
 }
 
-/** Glorot-uniform weights and zero biases, one [W, b] pair per layer. */
-function createMlp(rng: Rng): tf.Variable[] {
-  // tidy frees the initial values; it never disposes variables.
-  return tf.tidy(() => {
-    const vars: tf.Variable[] = [];
-    for (let i = 0; i + 1 < LAYER_SIZES.length; i++) {
-      const fanIn = LAYER_SIZES[i] as number;
-      const fanOut = LAYER_SIZES[i + 1] as number;
-      const limit = Math.sqrt(6 / (fanIn + fanOut));
-      vars.push(tf.variable(tf.randomUniform([fanIn, fanOut], -limit, limit, 'float32', rng.seed()), true, `w${i}`));
-      vars.push(tf.variable(tf.zeros([fanOut]), true, `b${i}`));
-    }
-    return vars;
-  });
-}
-
-function logits(vars: readonly tf.Variable[], x: tf.Tensor2D): tf.Tensor2D {
-  let h: tf.Tensor2D = x;
-  for (let i = 0; i < vars.length; i += 2) {
-    h = tf.add(tf.matMul(h, vars[i] as tf.Variable<tf.Rank.R2>), vars[i + 1] as tf.Variable<tf.Rank.R1>);
-    if (i + 2 < vars.length) h = tf.relu(h);
-  }
-  return h;
-}
-
-/** A synthetic batch: pixel-like inputs in [0, 1) and one-hot labels of 10 classes. */
-function syntheticBatch(batch: number, rng: Rng): { x: tf.Tensor2D; y: tf.Tensor2D } {
-  const features = LAYER_SIZES[0];
-  const classes = LAYER_SIZES[LAYER_SIZES.length - 1] as number;
-  const xs = new Float32Array(batch * features).map(() => rng.next());
-  const ys = new Float32Array(batch * classes);
-  for (let i = 0; i < batch; i++) ys[i * classes + rng.int(classes)] = 1;
-  return { x: tf.tensor2d(xs, [batch, features]), y: tf.tensor2d(ys, [batch, classes]) };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
 async function measureSteps(backend: BenchBackend, batch: number, settings: Settings): Promise<StepResult> {
-  const rng = new Rng(batch);
   const tensorsBefore = tf.memory().numTensors;
-  const vars = createMlp(rng);
-  const { x, y } = syntheticBatch(batch, rng);
-  const optimizer = tf.train.adam(1e-3);
-  const step = async (): Promise<void> => {
-    const cost = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, logits(vars, x)) as tf.Scalar, true, vars);
-    // Reading the loss waits for the step to finish, as the engine does when it reports loss.
-    await cost?.data();
-    cost?.dispose();
-  };
+  const trainer = mlpTrainer(batch, new Rng(batch));
+  const step = trainer.step;
   for (let i = 0; i < settings.warmup; i++) await step();
   const times: number[] = [];
   const cpuTimes: number[] = [];
@@ -149,8 +99,7 @@ async function measureSteps(backend: BenchBackend, batch: number, settings: Sett
     times.push(performance.now() - start);
     cpuTimes.push((cpu.user + cpu.system) / 1000);
   }
-  optimizer.dispose();
-  tf.dispose([x, y, ...vars]);
+  trainer.dispose();
   const total = times.reduce((a, b) => a + b, 0);
   return {
     backend,

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from '../core/errors';
 import { installWasmMatMulFix, uninstallWasmMatMulFix } from './wasm-matmul';
+import { assertGpuDriver, assertNativeAddonBuilt, NATIVE_ADDON_MISSING, NO_GPU_DRIVER } from './native-addon';
 
 export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 /** A backend that can actually be running (every name but 'auto'). */
@@ -71,9 +72,44 @@ function isPackageMissing(err: unknown, pkg: string): boolean {
   return code === 'MODULE_NOT_FOUND' && firstLine(errorMessage(err)).includes(`'${pkg}'`);
 }
 
+/**
+ * TensorFlow's thread pools unless the environment sets them: one intra-op and one inter-op
+ * thread. A training step is ~180 small ops; on 2 cores a second intra-op thread costs more in
+ * hand-offs than it gains (docs/BENCHMARKS.md, "Native threads"), and the daemon's own work
+ * (Kafka, metrics, the event loop) needs the other core.
+ */
+export const NATIVE_THREAD_DEFAULTS: Readonly<Record<string, string>> = {
+  TF_NUM_INTRAOP_THREADS: '1',
+  TF_NUM_INTEROP_THREADS: '1',
+};
+
+/** The variables of NATIVE_THREAD_DEFAULTS that `env` leaves unset (an explicit setting wins). */
+export function nativeThreadSettings(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(NATIVE_THREAD_DEFAULTS).filter(([key]) => env[key] === undefined || env[key] === ''));
+}
+
 function defaultLoadModule(id: string): unknown {
+  assertNativeAddonBuilt(id);
+  if (id === NATIVE_PACKAGE['tensorflow-gpu']) assertGpuDriver();
+  // TensorFlow reads its thread settings from the environment when the library creates its context.
+  Object.assign(process.env, nativeThreadSettings(process.env));
   // A plain require: the native packages are optional dependencies and may be absent.
   return require(id);
+}
+
+/** Why requiring a native package failed, in the words the log and BackendError use. */
+function loadFailureReason(err: unknown, pkg: string): string {
+  if (isPackageMissing(err, pkg)) {
+    return `${pkg} is not installed (optional dependency: 'npm ci --ignore-scripts' then 'npm run setup:native' installs it offline)`;
+  }
+  switch ((err as { code?: unknown } | null)?.code) {
+    case NATIVE_ADDON_MISSING:
+      return `${pkg} is installed without its native addon (npm run setup:native builds it)`;
+    case NO_GPU_DRIVER:
+      return `${pkg} not loaded: ${errorMessage(err)}`;
+    default:
+      return `${pkg} failed to load its native library: ${firstLine(errorMessage(err))}`;
+  }
 }
 
 async function switchTo(tfName: string): Promise<Attempt> {
@@ -96,10 +132,7 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', loadModule: 
     try {
       loadModule(pkg);
     } catch (err) {
-      const reason = isPackageMissing(err, pkg)
-        ? `${pkg} is not installed (optional dependency; its install script downloads libtensorflow and needs internet)`
-        : `${pkg} failed to load its native library: ${firstLine(errorMessage(err))}`;
-      return { ok: false, reason, cause: err };
+      return { ok: false, reason: loadFailureReason(err, pkg), cause: err };
     }
     if (tf.findBackendFactory(NATIVE_TF_BACKEND) == null) {
       return {
@@ -116,7 +149,7 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', loadModule: 
       return { ok: false, reason: `the loaded '${NATIVE_TF_BACKEND}' backend is the CPU build (${NATIVE_PACKAGE.tensorflow})` };
     }
     if (device.isUsingGpuDevice !== true) {
-      return { ok: false, reason: `${pkg} loaded but TensorFlow found no usable GPU (it needs CUDA 11.2 and cuDNN 8.1)` };
+      return { ok: false, reason: `${pkg} loaded but TensorFlow found no usable GPU (setup:native --gpu's build uses the CUDA 12 libraries from PyPI; npm's prebuilt addon needs CUDA 11.2 and cuDNN 8.1)` };
     }
   }
   return { ok: true };

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend, type BackendName } from '../../src/backend/backend';
+import { NATIVE_THREAD_DEFAULTS, nativeThreadSettings, selectBackend, type BackendName } from '../../src/backend/backend';
+import { NATIVE_ADDON_MISSING, NO_GPU_DRIVER, nativeAddonPath, nvidiaDriver } from '../../src/backend/native-addon';
 import {
   installWasmMatMulFix,
   isWasmMatMulFixInstalled,
@@ -11,14 +15,39 @@ import { Rng } from '../../src/core/rng';
 
 const quiet = (): void => {};
 
-function isInstalled(pkg: string): boolean {
+/** A loader for a machine where the optional native packages are not installed (what require throws). */
+const notInstalled = (id: string): never => {
+  throw Object.assign(new Error(`Cannot find module '${id}'\nRequire stack:\n- backend.js`), { code: 'MODULE_NOT_FOUND' });
+};
+
+/** True when `npm run setup:native` has built @tensorflow/tfjs-node's addon in this checkout. */
+function nativeAddonBuilt(pkg = '@tensorflow/tfjs-node'): boolean {
   try {
-    require.resolve(pkg);
-    return true;
+    return fs.existsSync(nativeAddonPath(require.resolve(`${pkg}/package.json`)));
   } catch {
     return false;
   }
 }
+
+/**
+ * Runs `body` as if no native package had been loaded into this process: once tfjs-node is
+ * loaded (npm run setup:native, auto), its 'tensorflow' backend stays registered and
+ * selectBackend reuses it without calling the loader. Restores the registration afterwards.
+ */
+async function withoutNativeBackend(body: () => Promise<void>): Promise<void> {
+  const factory = tf.findBackendFactory('tensorflow');
+  const active = tf.getBackend();
+  if (factory != null) tf.removeBackend('tensorflow');
+  try {
+    await body();
+  } finally {
+    if (factory != null) {
+      tf.registerBackend('tensorflow', factory, 3);
+      if (active === 'tensorflow') await tf.setBackend('tensorflow');
+    }
+  }
+}
+
 
 /** Deterministic values scaled so that products stay of order 1 whatever the inner size. */
 function values(shape: readonly number[], seed: number, scale: number): Float32Array {
@@ -116,11 +145,10 @@ describe('selectBackend', () => {
     if (previousBackend) await tf.setBackend(previousBackend);
   });
 
-  it('auto skips the uninstalled TensorFlow packages with a reason and picks wasm', async function () {
-    // The optional native packages cannot be installed on these offline machines.
-    assert.ok(!isInstalled('@tensorflow/tfjs-node') && !isInstalled('@tensorflow/tfjs-node-gpu'), 'precondition');
+  it('auto skips the uninstalled TensorFlow packages with a reason and picks wasm', () => withoutNativeBackend(async () => {
+    // Where the optional native packages are not installed (a plain `npm ci` offline deletes them).
     const logged: string[] = [];
-    const selection = await selectBackend('auto', (m) => logged.push(m));
+    const selection = await selectBackend('auto', (m) => logged.push(m), { loadModule: notInstalled });
     assert.equal(selection.name, 'wasm');
     assert.equal(selection.tfBackend, 'wasm');
     assert.equal(tf.getBackend(), 'wasm');
@@ -134,9 +162,9 @@ describe('selectBackend', () => {
     assert.ok(logged.some((l) => /skipped tensorflow: .*not installed/.test(l)), logged.join('\n'));
     assert.ok(logged.some((l) => /using wasm/.test(l)), logged.join('\n'));
     assert.ok(isWasmMatMulFixInstalled(), 'wasm is selected with the matmul fix');
-  });
+  }));
 
-  it('reports a native library that fails to load by the first line of its error', async () => {
+  it('reports a native library that fails to load by the first line of its error', () => withoutNativeBackend(async () => {
     const loadModule = (id: string): never => {
       if (id === '@tensorflow/tfjs-node-gpu') {
         throw new Error('libcudart.so.11.0: cannot open shared object file: No such file or directory\n    at Module._extensions');
@@ -150,29 +178,45 @@ describe('selectBackend', () => {
       '@tensorflow/tfjs-node-gpu failed to load its native library: libcudart.so.11.0: cannot open shared object file: No such file or directory',
     );
     assert.match(selection.skipped[1]?.reason ?? '', /is not installed/);
-  });
+  }));
 
-  it('treats a missing dependency of an installed package as a load failure, not as "not installed"', async () => {
+  it('treats a missing dependency of an installed package as a load failure, not as "not installed"', () => withoutNativeBackend(async () => {
     const loadModule = (): never => {
       throw Object.assign(new Error("Cannot find module 'node-pre-gyp'"), { code: 'MODULE_NOT_FOUND' });
     };
     const selection = await selectBackend('auto', quiet, { loadModule });
     assert.match(selection.skipped[1]?.reason ?? '', /@tensorflow\/tfjs-node failed to load.*node-pre-gyp/);
-  });
+  }));
+
+  it('skips an installed package whose addon was never built, saying that setup:native builds it', () => withoutNativeBackend(async () => {
+    const loadModule = (id: string): never => {
+      throw Object.assign(new Error(`${id} has no native addon at x.node`), { code: NATIVE_ADDON_MISSING });
+    };
+    const selection = await selectBackend('auto', quiet, { loadModule });
+    assert.equal(selection.name, 'wasm');
+    assert.equal(
+      selection.skipped[0]?.reason,
+      '@tensorflow/tfjs-node-gpu is installed without its native addon (npm run setup:native builds it)',
+    );
+    assert.equal(
+      selection.skipped[1]?.reason,
+      '@tensorflow/tfjs-node is installed without its native addon (npm run setup:native builds it)',
+    );
+  }));
 
   for (const [name, pkg] of [
     ['tensorflow', '@tensorflow/tfjs-node'],
     ['tensorflow-gpu', '@tensorflow/tfjs-node-gpu'],
   ] as const) {
-    it(`explicit '${name}' throws a BackendError naming ${pkg}, with the require error as cause`, async () => {
-      await assert.rejects(selectBackend(name, quiet), (err: unknown) => {
+    it(`explicit '${name}' throws a BackendError naming ${pkg}, with the require error as cause`, () => withoutNativeBackend(async () => {
+      await assert.rejects(selectBackend(name, quiet, { loadModule: notInstalled }), (err: unknown) => {
         assert.ok(err instanceof BackendError);
         assert.ok(err.message.includes(pkg), err.message);
         assert.match(err.message, /not installed/);
         assert.equal((err.cause as { code?: string }).code, 'MODULE_NOT_FOUND');
         return true;
       });
-    });
+    }));
   }
 
   it('rejects an unknown name', async () => {
@@ -186,18 +230,108 @@ describe('selectBackend', () => {
     assert.deepEqual(sum, [4, 6]);
   });
 
-  it('can be called repeatedly, switching back and forth, and honours wasmMatMulFix', async () => {
+  it('can be called repeatedly, switching back and forth, and honours wasmMatMulFix', () => withoutNativeBackend(async () => {
     assert.equal((await selectBackend('wasm', quiet, { wasmMatMulFix: false })).name, 'wasm');
     assert.ok(!isWasmMatMulFixInstalled());
     assert.equal((await selectBackend('cpu', quiet)).name, 'cpu');
     assert.equal((await selectBackend('wasm', quiet)).name, 'wasm');
     assert.ok(isWasmMatMulFixInstalled());
-    assert.equal((await selectBackend('auto', quiet)).name, 'wasm');
+    assert.equal((await selectBackend('auto', quiet, { loadModule: notInstalled })).name, 'wasm');
     const product = tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2]]), tf.tensor2d([[3, 4]]), true, false).arraySync());
     assert.deepEqual(product, [
       [3, 4],
       [6, 8],
     ]);
+  }));
+});
+
+describe('native TensorFlow (npm run setup:native)', () => {
+  let previousBackend: string | null = null;
+  before(() => {
+    previousBackend = tf.engine().backendName ?? null;
+  });
+  after(async () => {
+    if (previousBackend) await tf.setBackend(previousBackend);
+  });
+
+  it('auto picks tensorflow when setup:native has built its addon, else says why it passed it over', async () => {
+    const logged: string[] = [];
+    const selection = await selectBackend('auto', (m) => logged.push(m));
+    if (nativeAddonBuilt()) {
+      assert.equal(selection.name, 'tensorflow');
+      assert.equal(tf.getBackend(), 'tensorflow');
+    } else {
+      assert.equal(selection.name, 'wasm');
+      assert.match(selection.skipped[1]?.reason ?? '', /@tensorflow\/tfjs-node is (not installed|installed without its native addon)/);
+      assert.match(selection.skipped[1]?.reason ?? '', /npm run setup:native/);
+    }
+    // tfjs-node-gpu without its addon, or without a GPU driver, is passed over without being
+    // loaded (or, once tfjs-node is loaded in this process, because that is the CPU build).
+    if (!nativeAddonBuilt('@tensorflow/tfjs-node-gpu') || !nvidiaDriver().present) {
+      assert.match(
+        selection.skipped[0]?.reason ?? '',
+        /@tensorflow\/tfjs-node-gpu (is not installed|is installed without its native addon|not loaded: no NVIDIA driver)|is the CPU build/,
+      );
+    }
+  });
+
+  it('explicit tensorflow computes what wasm computes, with its thread settings in the environment', async () => {
+    if (!nativeAddonBuilt()) {
+      await assert.rejects(selectBackend('tensorflow', quiet), (err: unknown) => {
+        assert.ok(err instanceof BackendError);
+        assert.match(err.message, /npm run setup:native/);
+        return true;
+      });
+      return;
+    }
+    const product = (): Float32Array =>
+      read(tf.tidy(() => tf.matMul(tf.tensor(values([37, 300], 1, 1), [37, 300]), tf.tensor(values([23, 300], 2, 0.05), [23, 300]), false, true)));
+    await selectBackend('wasm', quiet);
+    const onWasm = product();
+    assert.equal((await selectBackend('tensorflow', quiet)).tfBackend, 'tensorflow');
+    assertClose(product(), onWasm, 'tensorflow vs wasm');
+    // Set before the library loaded (NATIVE_THREAD_DEFAULTS where the environment named none).
+    for (const key of Object.keys(NATIVE_THREAD_DEFAULTS)) assert.match(process.env[key] ?? '', /^\d+$/, key);
+  });
+
+  it('sets the thread defaults only where the environment leaves them unset', () => {
+    assert.deepEqual(nativeThreadSettings({}), { TF_NUM_INTRAOP_THREADS: '1', TF_NUM_INTEROP_THREADS: '1' });
+    assert.deepEqual(nativeThreadSettings({ TF_NUM_INTRAOP_THREADS: '2', TF_NUM_INTEROP_THREADS: '' }), { TF_NUM_INTEROP_THREADS: '1' });
+  });
+
+  it('passes over the GPU package on a machine without an NVIDIA driver, saying so', () => withoutNativeBackend(async () => {
+    assert.deepEqual(nvidiaDriver(() => false).present, false);
+    assert.match(nvidiaDriver(() => false).why, /no NVIDIA driver on this machine/);
+    assert.equal(nvidiaDriver((f) => f === '/dev/nvidiactl').present, true);
+    const loadModule = (id: string): never => {
+      if (id === '@tensorflow/tfjs-node-gpu') throw Object.assign(new Error(nvidiaDriver(() => false).why), { code: NO_GPU_DRIVER });
+      return notInstalled(id);
+    };
+    const selection = await selectBackend('auto', quiet, { loadModule });
+    assert.match(selection.skipped[0]?.reason ?? '', /^@tensorflow\/tfjs-node-gpu not loaded: no NVIDIA driver on this machine \(/);
+  }));
+
+  it('finds the addon where node-pre-gyp does: the highest N-API version both support', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifelong-addon-'));
+    try {
+      const manifest = path.join(dir, 'package.json');
+      fs.writeFileSync(manifest, JSON.stringify({ binary: { module_name: 'tfjs_binding', module_path: './lib/napi-v{napi_build_version}', napi_versions: [3, 8, 12] } }));
+      assert.equal(nativeAddonPath(manifest, 10), path.join(dir, 'lib', 'napi-v8', 'tfjs_binding.node'));
+      assert.equal(nativeAddonPath(manifest, 12), path.join(dir, 'lib', 'napi-v12', 'tfjs_binding.node'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('tensorflow-gpu runs on the GPU when the machine has one', async function () {
+    const gpu = nvidiaDriver();
+    if (!gpu.present) {
+      process.stderr.write(`      skipped the GPU check: ${gpu.why}\n`);
+      this.skip();
+    }
+    const selection = await selectBackend('tensorflow-gpu', quiet);
+    assert.equal(selection.name, 'tensorflow-gpu');
+    assert.equal((tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice, true);
   });
 });
 
