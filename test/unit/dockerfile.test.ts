@@ -83,6 +83,13 @@ describe('docker/Dockerfile', () => {
     for (const name of names) assert.ok(sources.includes(name), `${name} is read somewhere`);
   });
 
+  it("copies into the build stage every folder tsconfig.json compiles (npm run build runs there)", () => {
+    const tsconfig = JSON.parse(fs.readFileSync(path.join(REPO, 'tsconfig.json'), 'utf8')) as { include: string[] };
+    const build = stages[0] ?? [];
+    const copied = build.filter((i) => i.keyword === 'COPY' && !i.args.startsWith('--from=')).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+    for (const folder of new Set(tsconfig.include.map((glob) => glob.split('/')[0] as string))) assert.ok(copied.includes(folder), `COPY ${folder} before npm run build`);
+  });
+
   it('copies only paths that exist in the repository', () => {
     for (const i of all.filter((x) => x.keyword === 'COPY' && !x.args.startsWith('--from='))) {
       const sources = i.args.split(/\s+/).slice(0, -1);
