@@ -72,6 +72,7 @@ export class LifelongMetrics {
   /** Counts of the exported tasks, moved to task="_other" when a task is pushed out. */
   private readonly sampleCounts = new Map<TaskName, Map<SampleKind, number>>();
   private readonly taskAccuracy: Gauge<'task'>;
+  private readonly taskInferenceAccuracy: Gauge<'task'>;
   private readonly accuracyMatrix: Gauge<'learned_task' | 'evaluated_task'>;
   private readonly forgetting: Gauge<'task'>;
   private readonly averageForgetting: G;
@@ -118,6 +119,11 @@ export class LifelongMetrics {
     });
     this.tasks = new ExportedTasks(options.maxTasks ?? DEFAULT_MAX_TASKS);
     this.taskAccuracy = gauge('task_accuracy_ratio', 'Latest accuracy on the task\'s held-out probe.', ['task']);
+    this.taskInferenceAccuracy = gauge(
+      'task_inference_accuracy_ratio',
+      "Share of the task's held-out probe that the strategy, asked without the task, routes to the task (its task router or rule; strategies with a head or column per task).",
+      ['task'],
+    );
     this.accuracyMatrix = gauge(
       'accuracy_matrix_ratio',
       'R[i][j]: accuracy on evaluated_task\'s probe after learning learned_task.',
@@ -286,6 +292,18 @@ export class LifelongMetrics {
     setOrRemove(this.forwardTransfer, {}, matrix.forwardTransfer());
   }
 
+  /**
+   * Task inference accuracy per task (TaskOutcome.taskInferenceAccuracy), by task index;
+   * taskNames[i] names task index i. Null entries are not exported.
+   */
+  setTaskInferenceAccuracy(taskNames: readonly TaskName[], accuracy: readonly (number | null)[]): void {
+    accuracy.forEach((a, i) => {
+      const task = taskNames[i];
+      if (task === undefined) throw new InvariantError(`LifelongMetrics: no task name for task index ${i} (got ${taskNames.length} names)`);
+      if (this.isExported(task)) setOrRemove(this.taskInferenceAccuracy, { task }, a);
+    });
+  }
+
   /** Prequential accuracy of a task: cumulative and, optionally, the fading-factor estimate. */
   setPrequential(task: TaskName, accuracy: number | null, fading?: number | null): void {
     if (!this.isExported(task)) return;
@@ -386,7 +404,7 @@ export class LifelongMetrics {
   }
 
   private retire(task: TaskName): void {
-    const gauges: TaskGauge[] = [this.taskAccuracy, this.forgetting, this.prequential, this.prequentialFading, this.trainingLoss, this.currentTaskInfo, this.parametersAfterTask];
+    const gauges: TaskGauge[] = [this.taskAccuracy, this.taskInferenceAccuracy, this.forgetting, this.prequential, this.prequentialFading, this.trainingLoss, this.currentTaskInfo, this.parametersAfterTask];
     for (const g of gauges) g.remove({ task });
     for (const [kind, n] of this.sampleCounts.get(task) ?? []) {
       this.samples.remove({ task, kind });
