@@ -75,8 +75,8 @@ async function score(strategy: Strategy, tasks: readonly TaskInfo[], probes: Rea
 }
 
 /** The gate alone: parameters and training time per task, time per request. */
-async function gateCost(settings: { inputSize: number; batchSize: number }, tasks: readonly TaskInfo[], samples: readonly Sample[], probe: readonly Sample[]): Promise<string> {
-  const gate = new ExpertGate({ inputSize: settings.inputSize, hiddenUnits: TASK_INFERENCE_PARAMS.routerUnits.default, learningRate: TASK_INFERENCE_PARAMS.routerLearningRate.default, seed: 1 });
+async function gateCost(settings: { inputSize: number; batchSize: number; stepsPerBatch: number }, tasks: readonly TaskInfo[], samples: readonly Sample[], probe: readonly Sample[]): Promise<string> {
+  const gate = new ExpertGate({ inputSize: settings.inputSize, hiddenUnits: TASK_INFERENCE_PARAMS.routerUnits.default, learningRate: TASK_INFERENCE_PARAMS.routerLearningRate.default, stepsPerBatch: settings.stepsPerBatch, seed: 1 });
   let trainSeconds = 0;
   let trainSamples = 0;
   for (const task of tasks) {
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
     const probes = new Map(tasks.map((t) => [t.name, stream.source.probe(t.name, probeSize) as readonly Sample[]]));
     const t = base.training;
     notes.push(`${dataset}: ${tasks.length} tasks, ${perTask || 'all'} samples per task (${stream.samples.length} in all), ${probeSize} test images per task, MLP ${base.model.hiddenLayers.join('-')}, ${t.optimizer} lr ${t.learningRate}, batch ${t.batchSize}, ${t.stepsPerBatch} gradient steps per batch, seed ${base.seed}, backend ${backend}`);
-    notes.push(`${dataset} ${await gateCost({ inputSize: 784, batchSize: t.batchSize }, tasks, stream.samples, probes.get(tasks[0]!.name) ?? [])}`);
+    notes.push(`${dataset} ${await gateCost({ inputSize: 784, batchSize: t.batchSize, stepsPerBatch: t.stepsPerBatch }, tasks, stream.samples, probes.get(tasks[0]!.name) ?? [])}`);
     process.stderr.write(`${notes[notes.length - 1]}\n`);
     for (const name of values.strategies.split(',')) {
       const options = (rule: string): StrategyOptions => ({

@@ -5,14 +5,13 @@
  *
  * As in the paper's code (Expert-Gate, `cnn_autoencoder_layer_relusig`): one hidden layer with
  * ReLU, a sigmoid output layer, inputs in [0, 1]. The paper squashes its AlexNet features into
- * [0, 1] with a sigmoid; the raw MNIST pixels are in [0, 1] already, and squashing them (to
- * [0.5, 0.73]) cost a third of the task inference, so features are clipped to [0, 1] instead
- * (as DGR's generators assume; a feature outside is saturated). The error is the binary
- * cross-entropy of the reconstruction, summed over features: on split MNIST (5 tasks, one pass,
- * batch 128) it picked the right task for 92.7% of test images against 89.8% for the squared
- * error, and a sigmoid code layer gave 86.9% against ReLU's 92.7%
- * (docs/BENCHMARKS.md, "Answers without a task"). The paper trains with Adagrad over epochs; here
- * it takes one Adam step per training batch of the task's single pass.
+ * [0, 1] with a sigmoid; MNIST pixels are in [0, 1] already, and squashing them again (into
+ * [0.5, 0.73]) cost much of the task inference, so features are clipped to [0, 1] instead (as
+ * DGR's generators assume, a feature outside saturates). The error is the binary cross-entropy of
+ * the reconstruction summed over features, which told split-MNIST's tasks apart better than the
+ * squared error, and a ReLU code better than a sigmoid one (docs/BENCHMARKS.md, "Answers without
+ * a task"). The paper trains with Adagrad over epochs; here it takes Adam steps on each training
+ * batch of the task's single pass, as many as the learner (training.stepsPerBatch).
  */
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';

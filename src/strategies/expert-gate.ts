@@ -15,6 +15,8 @@ export interface ExpertGateSettings {
   /** Code units of each task's autoencoder; capped below inputSize (undercomplete). */
   readonly hiddenUnits: number;
   readonly learningRate: number;
+  /** Steps of a task's autoencoder on each of its training batches: the learner's stepsPerBatch. */
+  readonly stepsPerBatch: number;
   readonly seed: number;
 }
 
@@ -52,10 +54,11 @@ export class ExpertGate {
     return this.experts.has(task);
   }
 
-  /** One step of `task`'s autoencoder on a batch of its inputs (the autoencoder is built at the task's first batch). */
+  /** `stepsPerBatch` steps of `task`'s autoencoder on a batch of its inputs (the autoencoder is built at the task's first batch). */
   train(task: string, x: tf.Tensor2D): void {
     this.assertLive();
-    this.expertOf(task).train(x);
+    const expert = this.expertOf(task);
+    for (let step = 0; step < this.settings.stepsPerBatch && expert.train(x); step++);
   }
 
   /** Reconstruction errors, batch x tasks, in the order of `tasks` (each known). Call inside tf.tidy. */

@@ -27,7 +27,7 @@ export const TASK_INFERENCE_PARAMS = {
     doc: "Which head or column answers when the task is not given: 'expert-gate' (the task whose autoencoder reconstructs the input best; Aljundi et al. 2017), 'entropy' (lowest softmax entropy) or 'confidence' (highest top probability).",
   },
   routerUnits: { type: 'integer', default: 100, min: 1, doc: "Code units of each task's gating autoencoder ('expert-gate'; at most half the input size)." },
-  routerLearningRate: { type: 'number', default: 0.01, min: 0, exclusiveMin: true, doc: "Adam learning rate of the gating autoencoders ('expert-gate'): one step per training batch." },
+  routerLearningRate: { type: 'number', default: 0.01, min: 0, exclusiveMin: true, doc: "Adam learning rate of the gating autoencoders ('expert-gate'), which take training.stepsPerBatch steps on each training batch, as the classifier does." },
 } as const;
 
 /** A strategy's task inference: its rule and, for 'expert-gate', the gate its batches train. */
@@ -42,7 +42,7 @@ export function createTaskInference(strategy: string, options: StrategyOptions, 
   for (const key of Object.keys(TASK_INFERENCE_PARAMS)) if (options.params[key] !== undefined) own[key] = options.params[key];
   const p = readParams(strategy, own, TASK_INFERENCE_PARAMS);
   const rule = p.taskInference as TaskInferenceRule;
-  const gate = rule === 'expert-gate' ? new ExpertGate({ inputSize: options.inputSize, hiddenUnits: p.routerUnits, learningRate: p.routerLearningRate, seed }) : undefined;
+  const gate = rule === 'expert-gate' ? new ExpertGate({ inputSize: options.inputSize, hiddenUnits: p.routerUnits, learningRate: p.routerLearningRate, stepsPerBatch: options.stepsPerBatch, seed }) : undefined;
   return { rule, gate };
 }
 

@@ -29,7 +29,7 @@ async function learn(strategy: Strategy, tasks: readonly TaskInfo[], samples: re
 }
 
 function gateOf(seed = 1): ExpertGate {
-  return new ExpertGate({ inputSize: 784, hiddenUnits: 100, learningRate: 0.01, seed });
+  return new ExpertGate({ inputSize: 784, hiddenUnits: 100, learningRate: 0.01, stepsPerBatch: 1, seed });
 }
 
 /** Trains `gate` on `tasks`' samples, batch by batch. */
