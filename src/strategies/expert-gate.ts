@@ -29,8 +29,9 @@ export interface ExpertGateState {
  * Expert Gate's task router (Aljundi, Chakravarty & Tuytelaars, CVPR 2017): one gating
  * autoencoder per task, trained on the inputs of that task's batches as they stream by. A
  * request without a task goes to the task whose autoencoder reconstructs it best; a softmax over
- * the negated errors (EXPERT_GATE_TEMPERATURE) is the router's confidence in that choice. A task
- * whose autoencoder has not seen a batch yet cannot be chosen.
+ * the negated errors (EXPERT_GATE_TEMPERATURE) is the router's confidence in that choice. An
+ * autoencoder exists from its task's first training batch (task-inference.ts decides what
+ * happens when a head has none).
  */
 export class ExpertGate {
   private readonly experts = new Map<string, TaskAutoencoder>();

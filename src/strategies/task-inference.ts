@@ -56,8 +56,10 @@ export interface Answerer {
  * Predictions for inputs of unknown task. `probabilities` gives each answerer's softmax over its
  * labels (inside tidy, in the order of `answerers`); per input, the answerer chosen by the rule
  * answers and names its task (`inferredTask`), with the gate's confidence in it under
- * 'expert-gate'. Answerers the gate has no autoencoder for cannot be chosen by it; where it has
- * none at all (a checkpoint from before the gate), the 'confidence' rule decides.
+ * 'expert-gate'. The gate decides only where it has an autoencoder for every answerer: a task
+ * learned before the gate existed (a checkpoint of another rule or an older version) has none and
+ * never will, its data being gone, and the gate would never send it anything; the 'confidence'
+ * rule decides then.
  */
 export function predictWithoutTask(
   xs: readonly Float32Array[],
@@ -66,19 +68,17 @@ export function predictWithoutTask(
   probabilities: (x: tf.Tensor2D) => tf.Tensor2D[],
   inference: TaskInference,
 ): Prediction[] {
-  const gate = inference.rule === 'expert-gate' ? inference.gate : undefined;
-  const gated = gate ? answerers.flatMap((a, i) => (gate.knows(a.task) ? [i] : [])) : [];
-  const matrices = readMatrices(xs, inputSize, (x) => [...probabilities(x), ...(gate && gated.length > 0 ? [gate.errors(x, gated.map((i) => (answerers[i] as Answerer).task))] : [])]);
+  const gate = inference.rule === 'expert-gate' && answerers.every((a) => inference.gate?.knows(a.task)) ? inference.gate : undefined;
+  const matrices = readMatrices(xs, inputSize, (x) => [...probabilities(x), ...(gate ? [gate.errors(x, answerers.map((a) => a.task))] : [])]);
   const perAnswerer = matrices.slice(0, answerers.length);
-  const errors = gated.length > 0 ? (matrices[answerers.length] as number[][]) : undefined;
+  const errors = gate ? (matrices[answerers.length] as number[][]) : undefined;
   return xs.map((_, i) => {
     let best: number;
     let confidence: number | undefined;
     if (errors) {
       const confidences = gateConfidences(errors[i] as number[]);
-      const top = argmaxBy(confidences, (c) => c);
-      best = gated[top] as number;
-      confidence = confidences[top];
+      best = argmaxBy(confidences, (c) => c);
+      confidence = confidences[best];
     } else {
       const rule = inference.rule === 'entropy' ? 'entropy' : 'confidence';
       best = argmaxBy(perAnswerer, (rows) => certainty(rows[i] as number[], rule));

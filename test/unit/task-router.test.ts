@@ -158,6 +158,30 @@ describe('Expert Gate task router', () => {
     }
   });
 
+  it('a checkpoint without the gate (another rule, an older version) is answered by the confidence rule, also after a new task', async () => {
+    const { source, samples } = await takeSamples({ dataset: 'split-mnist', tasks: 3, samplesPerTask: 200, seed: 5, scenario: 'task-incremental' });
+    const tasks = source.knownTasks().map((name, index) => ({ name, index }));
+    const xs = tasks.flatMap((t) => (source.probe(t.name, 20) as Sample[]).map((s) => s.x));
+    const registry = builtinStrategies();
+    for (const name of ['ewc', 'progressive', 'den']) {
+      const older = registry.get(name)(options({ taskInference: 'confidence' }));
+      const gated = registry.get(name)(options());
+      try {
+        await learn(older, tasks.slice(0, 2), samples);
+        await gated.importState(await older.exportState());
+        assert.deepEqual(await gated.predict(undefined, xs), await older.predict(undefined, xs), `${name}: as before`);
+        await learn(gated, tasks.slice(2), samples);
+        await learn(older, tasks.slice(2), samples);
+        const answers = await gated.predict(undefined, xs);
+        assert.ok(answers.every((a) => a.confidence === undefined), `${name}: the gate knows one task of three, so it does not route`);
+        assert.deepEqual(answers, await older.predict(undefined, xs), `${name}: still the confidence rule`);
+      } finally {
+        older.dispose();
+        gated.dispose();
+      }
+    }
+  });
+
   it('in the domain- and class-incremental scenarios an MLP strategy has one head and no gate', async () => {
     const { source, samples } = await takeSamples({ dataset: 'split-mnist', tasks: 2, samplesPerTask: 64, seed: 4, scenario: 'class-incremental' });
     const tasks = source.knownTasks().map((name, index) => ({ name, index }));
