@@ -40,6 +40,10 @@ export type { Rehearsal, RehearsalBatchContext, RehearsalContext, RehearsalState
 
 // Parameters, descriptors and the registry.
 export { readParams } from './strategies/params';
+export { EXPERT_GATE_TEMPERATURE, ExpertGate, gateConfidences } from './strategies/expert-gate';
+export type { ExpertGateSettings, ExpertGateState } from './strategies/expert-gate';
+export { createTaskInference, predictWithoutTask, TASK_INFERENCE_PARAMS } from './strategies/task-inference';
+export type { Answerer, TaskInference, TaskInferenceRule } from './strategies/task-inference';
 export type { ParamSpec, ParamValues, SettingDefault } from './strategies/params';
 export { DEFAULT_CAPABILITIES, defineStrategy } from './strategies/descriptor';
 export type { StrategyCapabilities, StrategyDefinition, StrategyDescriptor, StrategyFamily } from './strategies/descriptor';

@@ -53,6 +53,12 @@ export interface Prediction {
   readonly probabilities: Readonly<Record<Label, number>>;
   /** The task whose head or column answered, where the strategy had to infer it. */
   readonly inferredTask?: TaskName;
+  /**
+   * How sure the task router is that `inferredTask` is the input's task, in [0, 1]: Expert Gate's
+   * softmax over reconstruction errors. Absent where no router chose (a rule over the heads' own
+   * softmax, or the task was given).
+   */
+  readonly confidence?: number;
 }
 
 /** A task as the engine knows it. `index` counts from 0 in order of first appearance. */

@@ -34,6 +34,8 @@ export interface PredictionMessage {
   readonly modelVersion: number;
   /** Present where the strategy had to infer the task. */
   readonly inferredTask?: TaskName;
+  /** The task router's confidence in inferredTask (0..1), where a router chose it. */
+  readonly confidence?: number;
   readonly sourceTopic: string;
   readonly sourcePartition: number;
   readonly sourceOffset: string;
@@ -92,6 +94,7 @@ export class KafkaPredictionSink implements StepSink {
         probabilities: prediction.probabilities,
         modelVersion: outcome.modelVersion,
         ...(prediction.inferredTask !== undefined ? { inferredTask: prediction.inferredTask } : {}),
+        ...(prediction.confidence !== undefined ? { confidence: prediction.confidence } : {}),
         sourceTopic: ref.topic,
         sourcePartition: ref.partition,
         sourceOffset: ref.offset,

@@ -74,6 +74,7 @@ export class LifelongMetrics {
   /** Counts of the exported tasks, moved to task="_other" when a task is pushed out. */
   private readonly sampleCounts = new Map<TaskName, Map<SampleKind, number>>();
   private readonly taskAccuracy: Gauge<'task'>;
+  private readonly taskInferenceAccuracy: Gauge<'task'>;
   private readonly accuracyMatrix: Gauge<'learned_task' | 'evaluated_task'>;
   private readonly forgetting: Gauge<'task'>;
   private readonly averageForgetting: G;
@@ -128,6 +129,11 @@ export class LifelongMetrics {
     });
     this.tasks = new ExportedTasks(options.maxTasks ?? DEFAULT_MAX_TASKS);
     this.taskAccuracy = gauge('task_accuracy_ratio', 'Latest accuracy on the task\'s held-out probe.', ['task']);
+    this.taskInferenceAccuracy = gauge(
+      'task_inference_accuracy_ratio',
+      "Share of the task's held-out probe that the strategy, asked without the task, routes to the task (its task router or rule; strategies with a head or column per task).",
+      ['task'],
+    );
     this.accuracyMatrix = gauge(
       'accuracy_matrix_ratio',
       'R[i][j]: accuracy on evaluated_task\'s probe after learning learned_task.',
@@ -335,6 +341,18 @@ export class LifelongMetrics {
     setOrRemove(this.forwardTransfer, {}, matrix.forwardTransfer());
   }
 
+  /**
+   * Task inference accuracy per task (TaskOutcome.taskInferenceAccuracy), by task index;
+   * taskNames[i] names task index i. Null entries are not exported.
+   */
+  setTaskInferenceAccuracy(taskNames: readonly TaskName[], accuracy: readonly (number | null)[]): void {
+    accuracy.forEach((a, i) => {
+      const task = taskNames[i];
+      if (task === undefined) throw new InvariantError(`LifelongMetrics: no task name for task index ${i} (got ${taskNames.length} names)`);
+      if (this.isExported(task)) setOrRemove(this.taskInferenceAccuracy, { task }, a);
+    });
+  }
+
   /** Prequential accuracy of a task: cumulative and, optionally, the fading-factor estimate. */
   setPrequential(task: TaskName, accuracy: number | null, fading?: number | null): void {
     if (!this.isExported(task)) return;
@@ -442,7 +460,7 @@ export class LifelongMetrics {
   }
 
   private retire(task: TaskName): void {
-    const gauges: TaskGauge[] = [this.taskAccuracy, this.forgetting, this.prequential, this.prequentialFading, this.trainingLoss, this.currentTaskInfo, this.parametersAfterTask, this.classes, this.inputDriftPsi, this.labelDrift, this.errorEstimate];
+    const gauges: TaskGauge[] = [this.taskAccuracy, this.taskInferenceAccuracy, this.forgetting, this.prequential, this.prequentialFading, this.trainingLoss, this.currentTaskInfo, this.parametersAfterTask, this.classes, this.inputDriftPsi, this.labelDrift, this.errorEstimate];
     for (const g of gauges) g.remove({ task });
     this.conceptDrifts.remove({ task, detector: 'adwin' });
     this.conceptDrifts.remove({ task, detector: 'page-hinkley' });

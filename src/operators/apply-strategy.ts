@@ -205,11 +205,14 @@ export function applyStrategy(options: ApplyStrategyOptions): OperatorFunction<P
         if (current === task.name) current = undefined;
         options.drift?.taskEnded(task.name);
         const diagnostics = strategy.diagnostics?.();
+        const probeAccuracy = await scoreProbes(strategy, probes, 'null', taskGiven);
+        const taskInferenceAccuracy = strategy.infersTask ? await scoreTaskInference(strategy, probes) : [];
         return {
           kind: 'task-outcome',
           task,
           reason,
-          probeAccuracy: await scoreProbes(strategy, probes, 'null', taskGiven),
+          probeAccuracy,
+          ...(taskInferenceAccuracy.some((a) => a !== null) ? { taskInferenceAccuracy } : {}),
           modelVersion: version,
           parameters: strategy.parameterCount(),
           layerWeights: strategy.layerWeights(),
@@ -290,6 +293,24 @@ export async function scoreProbes(strategy: Strategy, probes: ProbeStore, unansw
     let correct = 0;
     out.forEach((p, i) => (correct += p.label === probe[i]?.y ? 1 : 0));
     row[task.index] = correct / probe.length;
+  }
+  for (let i = 0; i < row.length; i++) if (row[i] === undefined) row[i] = null;
+  return row;
+}
+
+/**
+ * Task inference on each known task's probe, by task index: each probe is predicted without its
+ * task, and the share of answers naming the task (`inferredTask`) is the entry; null where the
+ * probe is empty or no answer names a task (a strategy with a single head infers none).
+ */
+export async function scoreTaskInference(strategy: Strategy, probes: ProbeStore): Promise<(number | null)[]> {
+  const row: (number | null)[] = [];
+  for (const task of probes.known()) {
+    if (!task) continue;
+    const probe = probes.probe(task);
+    const out = probe.length > 0 ? await strategy.predict(undefined, probe.map((s) => s.x)) : [];
+    const named = out.filter((p) => p.inferredTask !== undefined);
+    row[task.index] = named.length > 0 ? out.filter((p) => p.inferredTask === task.name).length / probe.length : null;
   }
   for (let i = 0; i < row.length; i++) if (row[i] === undefined) row[i] = null;
   return row;

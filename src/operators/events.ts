@@ -121,6 +121,12 @@ export interface TaskOutcome {
   readonly reason: TaskEndReason;
   /** Accuracy on each known task's probe after learning this task, by task index (null: no probe). */
   readonly probeAccuracy: readonly (number | null)[];
+  /**
+   * Task inference on each known task's probe, by task index: the share of the probe that the
+   * strategy, asked without the task, answers naming that task (`inferredTask`). Null where the
+   * probe is empty or no answer names a task; absent when none does (a strategy with one head).
+   */
+  readonly taskInferenceAccuracy?: readonly (number | null)[];
   readonly modelVersion: number;
   readonly parameters: number;
   /** Each layer's weights at the end of the task (semantic drift is measured from these). */

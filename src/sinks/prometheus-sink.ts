@@ -40,6 +40,7 @@ export function publishMetrics(metrics: LifelongMetrics, recorder: RunRecorder):
       }
       case 'task-outcome':
         metrics.setAccuracyMatrix(recorder.taskNames(), recorder.matrix);
+        if (event.taskInferenceAccuracy) metrics.setTaskInferenceAccuracy(recorder.taskNames(), event.taskInferenceAccuracy);
         metrics.setDrift(recorder.latestDrift, recorder.taskNames());
         metrics.setParameters(event.parameters);
         metrics.setModelVersion(event.modelVersion);

@@ -12,7 +12,9 @@ import { splitDrifted } from '../models/den-split';
 import { fromSnapshot, snapshot } from '../models/mlp';
 import { classificationLoss, gradientStep, type StepHooks } from '../models/gradient-step';
 import { createOptimizer, exportOptimizer, growOptimizerSlots, importOptimizer } from '../models/optimizer-state';
-import { argmaxBy, assignUnits, readMatrices, checkStateHeader, refuseBatch, toMatrix, toPrediction, unanswered, NO_CLASSES_YET, NO_TASK_YET, NOTHING_LEARNED_YET } from './learning-helpers';
+import { assignUnits, readMatrices, checkStateHeader, refuseBatch, toMatrix, toPrediction, unanswered, NO_CLASSES_YET, NO_TASK_YET, NOTHING_LEARNED_YET } from './learning-helpers';
+import type { ExpertGateState } from './expert-gate';
+import { createTaskInference, predictWithoutTask, TASK_INFERENCE_PARAMS, type TaskInference } from './task-inference';
 import { SHARED_HEAD } from './mlp-strategy';
 import { readParams, type ParamValues } from './params';
 import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
@@ -48,6 +50,7 @@ export const DEN_PARAMS = {
    * with, 95.7% without.
    */
   expandRetrains: { type: 'boolean', default: true, doc: 'Whether the subnetwork keeps retraining beside the expansion units.' },
+  ...TASK_INFERENCE_PARAMS,
 } as const;
 
 export type DenParams = ParamValues<typeof DEN_PARAMS>;
@@ -58,6 +61,8 @@ export type DenPhase = 'initial' | 'select' | 'retrain' | 'expand';
 /** The paper code's window of recent losses. */
 const LOSS_WINDOW = 10;
 const STATE_FORMAT = 1;
+/** Prefix of the task router's tensors in the strategy's state. */
+const ROUTER_PREFIX = 'router';
 
 /** The task being learned. */
 interface Learning {
@@ -151,6 +156,9 @@ export class DenStrategy implements Strategy {
   private readonly counts = new Map<string, TaskCounts>();
   /** Seeds expansion units' initialisation, so that a restored copy grows the same units. */
   private growthSeed: number;
+  /** With a head per task: how a request without a task picks its head (strategy.params.taskInference). */
+  private readonly inference: TaskInference | undefined;
+  readonly infersTask: boolean;
   private disposed = false;
 
   constructor(private readonly options: StrategyOptions) {
@@ -159,6 +167,8 @@ export class DenStrategy implements Strategy {
     this.network = new DenNetwork({ inputSize: options.inputSize, hiddenLayers: [...options.hiddenLayers], outputUnits: options.outputUnits }, options.seed);
     this.growthSeed = options.seed;
     if (!this.taskHeads) this.network.addHead(SHARED_HEAD, undefined);
+    this.inference = this.taskHeads ? createTaskInference('den', options, options.seed + 4) : undefined;
+    this.infersTask = this.taskHeads;
   }
 
   private get taskHeads(): boolean {
@@ -236,6 +246,7 @@ export class DenStrategy implements Strategy {
         if (reading) ({ loss, penalty } = reading);
         refused = !applied;
       }
+      if (!refused) this.inference?.gate?.train(task.name, x);
     } finally {
       tf.dispose([x, y, ...unitMasks, ...(groups ?? [])]);
     }
@@ -269,18 +280,11 @@ export class DenStrategy implements Strategy {
       const [rows] = this.probabilities(xs, [{ head, stage: head.stage ?? newest }]);
       return (rows as number[][]).map((p) => toPrediction(head.labels, p));
     }
-    // No task: every head answers with the units of its own stage; the most confident one wins.
+    // No task: every head answers with the units of its own stage; the task inference rule picks one.
     const heads = this.network.headList().filter((h) => h.labels.size > 0);
     if (heads.length === 0) return unanswered(xs, NOTHING_LEARNED_YET);
-    const perHead = this.probabilities(
-      xs,
-      heads.map((head) => ({ head, stage: head.stage ?? newest })),
-    );
-    return xs.map((_, i) => {
-      const best = argmaxBy(perHead, (rows) => Math.max(...(rows[i] as number[])));
-      const head = heads[best] as DenHead;
-      return toPrediction(head.labels, (perHead[best] as number[][])[i] as number[], head.key);
-    });
+    const asks = heads.map((head) => ({ head, stage: head.stage ?? newest }));
+    return predictWithoutTask(xs, this.options.inputSize, heads.map((h) => ({ task: h.key, labels: h.labels })), (x) => this.softmaxes(x, asks), this.inference as TaskInference);
   }
 
   async endTask(task: TaskInfo): Promise<void> {
@@ -311,7 +315,7 @@ export class DenStrategy implements Strategy {
       for (const [task, counts] of this.counts) counts[key].forEach((value, i) => out.push({ name, help, labels: { task, layer: layer(i) }, value }));
     }
     this.network.sparsity().forEach((value, i) => out.push({ name: 'den_sparsity', help: 'Fraction of zero weights in each hidden layer, as of the last structural change (task end or expansion).', labels: { layer: layer(i) }, value }));
-    return out;
+    return [...out, ...(this.inference?.gate?.diagnostics() ?? [])];
   }
 
   async exportState(): Promise<StrategyState> {
@@ -325,6 +329,8 @@ export class DenStrategy implements Strategy {
       learning.trainMasks.forEach((t, i) => (tensors[`train-mask.${i}`] = snapshot(t)));
     }
     const optimizerSlots = await exportOptimizer(this.optimizer, 'optimizer', tensors);
+    const router = await this.inference?.gate?.exportState(ROUTER_PREFIX);
+    if (router) Object.assign(tensors, router.tensors);
     const meta: DenMeta = {
       shape: this.network.shape,
       growthSeed: this.growthSeed,
@@ -336,6 +342,7 @@ export class DenStrategy implements Strategy {
         ? { task: learning.task, stage: learning.stage, headKey: learning.headKey, phase: learning.phase, batches: learning.batches, recentLosses: [...learning.recentLosses], selected: learning.selected.map((u) => [...u]), newUnits: learning.newUnits.map((u) => [...u]), previous: learning.previous !== undefined, trainMasks: learning.trainMasks.length }
         : null,
       optimizerSlots,
+      ...(router ? { router: router.meta } : {}),
     };
     return { strategy: this.name, format: STATE_FORMAT, meta: meta as unknown as Record<string, unknown>, tensors };
   }
@@ -380,6 +387,7 @@ export class DenStrategy implements Strategy {
       this.optimizer = createOptimizer(this.options);
       await importOptimizer(this.optimizer, 'optimizer', meta.optimizerSlots, state.tensors);
     }
+    await this.inference?.gate?.importState(ROUTER_PREFIX, meta.router ?? { tasks: [], experts: [] }, state.tensors);
   }
 
   dispose(): void {
@@ -387,6 +395,7 @@ export class DenStrategy implements Strategy {
     this.disposed = true;
     this.dropLearning();
     this.network.dispose();
+    this.inference?.gate?.dispose();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -600,9 +609,12 @@ export class DenStrategy implements Strategy {
 
   /** Softmax over each head's known labels, computed with the units of the given stage; per head, then per sample. */
   private probabilities(xs: readonly Float32Array[], asks: readonly { head: DenHead; stage: number }[]): number[][][] {
-    return readMatrices(xs, this.options.inputSize, (x) =>
-      asks.map(({ head, stage }) => tf.softmax(this.network.forward(x, head, this.network.unitMasks(stage)))),
-    );
+    return readMatrices(xs, this.options.inputSize, (x) => this.softmaxes(x, asks));
+  }
+
+  /** Each head's softmax over its known labels with the units of its stage (inside tidy). */
+  private softmaxes(x: tf.Tensor2D, asks: readonly { head: DenHead; stage: number }[]): tf.Tensor2D[] {
+    return asks.map(({ head, stage }) => tf.softmax(this.network.forward(x, head, this.network.unitMasks(stage))));
   }
 
   private assertLive(): void {
@@ -630,6 +642,7 @@ interface DenMeta {
     readonly trainMasks: number;
   } | null;
   readonly optimizerSlots: number;
+  readonly router?: ExpertGateState['meta'];
 }
 
 function mean(values: readonly number[]): number {

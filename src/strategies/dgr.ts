@@ -27,6 +27,7 @@ import { readParams, type ParamSpec } from './params';
 import { seededRng, type Rehearsal, type RehearsalBatchContext, type RehearsalContext, type RehearsalState, type ReplayBatch, type ReplayGroup } from './rehearsal';
 import type { StrategyDiagnostic, StrategyOptions } from './strategy';
 import { defineStrategy } from './descriptor';
+import { TASK_INFERENCE_PARAMS } from './task-inference';
 
 const NAME = 'dgr';
 const STATE_FORMAT = 1;
@@ -59,6 +60,7 @@ export const DGR_PARAMS = {
     doc: "Weight of the current batch's loss against the replayed samples'; \"1/t\" for the t-th task (Shin et al.).",
   },
   generatorHidden: { type: 'integers', default: { sameAs: 'model.hiddenLayers' }, min: 1, doc: "Hidden layer sizes of the generator; by default the solver's." },
+  ...TASK_INFERENCE_PARAMS,
 } as const satisfies Record<string, ParamSpec>;
 
 export interface DgrSettings {

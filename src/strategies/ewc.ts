@@ -19,6 +19,7 @@ import { readFisherCounters, StreamingFisher } from './streaming-fisher';
 import type { FisherLabels } from './fisher';
 import type { Strategy, StrategyOptions } from './strategy';
 import { defineStrategy, splitMnistClassIl } from './descriptor';
+import { TASK_INFERENCE_PARAMS } from './task-inference';
 
 /** Fisher estimation settings shared by ewc and online-ewc. */
 export const FISHER_PARAMS = {
@@ -30,6 +31,7 @@ export const FISHER_PARAMS = {
 export const EWC_PARAMS = {
   lambda: { type: 'number', default: 1000, min: 0, doc: 'Penalty strength lambda of Kirkpatrick et al. 2017.' },
   ...FISHER_PARAMS,
+  ...TASK_INFERENCE_PARAMS,
 } as const;
 
 interface Consolidated {

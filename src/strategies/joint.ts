@@ -5,10 +5,12 @@ import { ExactReplay } from './replay';
 import type { RehearsalContext } from './rehearsal';
 import type { Strategy, StrategyOptions } from './strategy';
 import { defineStrategy } from './descriptor';
+import { TASK_INFERENCE_PARAMS } from './task-inference';
 
 const JOINT_PARAMS = {
   /** This is what makes joint the upper bound: old and new data are learned together, several times, not once as they stream by. */
   epochs: { type: 'integer', default: 1, min: 0, doc: 'Offline passes over everything stored, at the end of each task.' },
+  ...TASK_INFERENCE_PARAMS,
 } as const;
 
 /** Exact replay of everything, plus `epochs` offline passes over all of it when a task ends. */

@@ -15,9 +15,11 @@ import {
 } from './regularizer';
 import type { Strategy, StrategyOptions } from './strategy';
 import { defineStrategy, splitMnistClassIl } from './descriptor';
+import { TASK_INFERENCE_PARAMS } from './task-inference';
 
 export const L2_PARAMS = {
   lambda: { type: 'number', default: 0.01, min: 0, doc: "Strength of the pull toward the previous task's weights." },
+  ...TASK_INFERENCE_PARAMS,
 } as const;
 
 /**

@@ -7,7 +7,9 @@ import { createOptimizer, exportOptimizer, growOptimizerSlots, importOptimizer }
 import { classificationLoss, gradientStep, type StepHooks } from '../models/gradient-step';
 import type { Regularizer, TrainingContext } from './regularizer';
 import type { Rehearsal, RehearsalContext, ReplayBatch } from './rehearsal';
-import { argmaxBy, assignUnits, readMatrices, checkStateHeader, refuseBatch, toMatrix, toPrediction, unanswered, NO_CLASSES_YET, NO_TASK_YET, NOTHING_LEARNED_YET } from './learning-helpers';
+import { assignUnits, readMatrices, checkStateHeader, refuseBatch, toMatrix, toPrediction, unanswered, NO_CLASSES_YET, NO_TASK_YET, NOTHING_LEARNED_YET } from './learning-helpers';
+import type { ExpertGateState } from './expert-gate';
+import { createTaskInference, predictWithoutTask, type TaskInference } from './task-inference';
 import type { LabelledBatch, PredictAndTrainOptions, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
 
 /** Key of the one head shared by every task in the domain- and class-incremental scenarios. */
@@ -15,6 +17,8 @@ export const SHARED_HEAD = 'shared';
 const STATE_FORMAT = 1;
 /** Prefix of the rehearsal's tensors in the strategy's state. */
 const REHEARSAL_PREFIX = 'rehearsal.';
+/** Prefix of the task router's tensors in the strategy's state. */
+const ROUTER_PREFIX = 'router';
 
 /** A replay group checked against the model, its head resolved. */
 interface ResolvedGroup {
@@ -41,6 +45,9 @@ export class MlpStrategy implements Strategy {
   private readonly tasks: TaskInfo[] = [];
   /** Size of the last batch learned: the batch size of offline consolidation steps. */
   private lastBatchSize = 0;
+  /** With a head per task: how a request without a task picks its head (strategy.params.taskInference). */
+  private readonly inference: TaskInference | undefined;
+  readonly infersTask: boolean;
   private disposed = false;
 
   constructor(
@@ -55,6 +62,8 @@ export class MlpStrategy implements Strategy {
       options.seed,
     );
     if (!this.taskHeads) this.model.addHead(SHARED_HEAD);
+    this.inference = this.taskHeads ? createTaskInference(name, options, options.seed + 4) : undefined;
+    this.infersTask = this.taskHeads;
   }
 
   private get taskHeads(): boolean {
@@ -99,7 +108,7 @@ export class MlpStrategy implements Strategy {
     // Predictions come from the model before this batch. Usually the training step's own forward
     // pass gives them (below); when it cannot (nothing known yet, or refused samples missing from
     // the training batch) they are made here, still before any update.
-    let predictions = predict && (knownBefore === 0 || rejected.length > 0) ? this.predictWith([head], batch.xs, knownBefore) : undefined;
+    let predictions = predict && (knownBefore === 0 || rejected.length > 0) ? this.predictWith(head, batch.xs, knownBefore) : undefined;
     if (kept.length === 0) {
       this.lastBatchSize = batch.xs.length;
       return { result: { loss: 0, penalty: 0, rejected }, ...(predictions ? { predictions } : {}) };
@@ -149,6 +158,7 @@ export class MlpStrategy implements Strategy {
       }
       // A refused batch is dead-lettered: neither the regularizer nor the memory may keep it.
       if (!refused) this.regularizer.afterBatch?.({ ...context, x, units: y });
+      if (!refused) this.inference?.gate?.train(task.name, x);
       if (rehearsalContext && !refused) await this.rehearsal?.afterBatch?.({ ...rehearsalContext, x, units: y, labels: kept.map((i) => batch.ys[i] as string), ...(batch.ids ? { ids: kept.map((i) => batch.ids?.[i]) } : {}) });
     } finally {
       x.dispose();
@@ -168,11 +178,13 @@ export class MlpStrategy implements Strategy {
   async predict(task: TaskInfo | undefined, xs: readonly Float32Array[]): Promise<Prediction[]> {
     this.assertLive();
     if (xs.length === 0) return [];
-    if (!this.taskHeads) return this.predictWith([this.model.head(SHARED_HEAD)], xs);
-    if (task) return this.model.hasHead(task.name) ? this.predictWith([this.model.head(task.name)], xs) : unanswered(xs, NO_TASK_YET);
-    // Task-agnostic request with one head per task: answer with the head that is most confident.
+    if (!this.taskHeads) return this.predictWith(this.model.head(SHARED_HEAD), xs);
+    if (task) return this.model.hasHead(task.name) ? this.predictWith(this.model.head(task.name), xs) : unanswered(xs, NO_TASK_YET);
+    // Task-agnostic request with one head per task: the task inference rule picks the head.
     const heads = this.model.headKeys().map((k) => this.model.head(k)).filter((h) => h.labels.size > 0);
-    return this.predictWith(heads, xs);
+    if (heads.length === 0) return unanswered(xs, NOTHING_LEARNED_YET);
+    const answerers = heads.map((h) => ({ task: h.key, labels: h.labels }));
+    return predictWithoutTask(xs, this.options.inputSize, answerers, (x) => heads.map((h) => tf.softmax(this.model.forward(x, h).logits)), this.inference as TaskInference);
   }
 
   async endTask(task: TaskInfo): Promise<void> {
@@ -183,9 +195,9 @@ export class MlpStrategy implements Strategy {
     if (head) await this.rehearsal?.endTask?.(this.rehearsalContext(task, head));
   }
 
-  /** The rehearsal's numbers (buffer fill, replayed samples...); none without a rehearsal. */
+  /** The rehearsal's numbers (buffer fill, replayed samples...) and the task router's size. */
   diagnostics(): readonly StrategyDiagnostic[] {
-    return this.rehearsal?.diagnostics?.() ?? [];
+    return [...(this.rehearsal?.diagnostics?.() ?? []), ...(this.inference?.gate?.diagnostics() ?? [])];
   }
 
   classes(): ReadonlyMap<TaskName, readonly Label[]> {
@@ -208,6 +220,8 @@ export class MlpStrategy implements Strategy {
     const rehearsal = this.rehearsal?.exportState();
     if (rehearsal) for (const [key, t] of Object.entries(rehearsal.tensors)) tensors[`${REHEARSAL_PREFIX}${key}`] = t;
     const optimizerSlots = await exportOptimizer(this.optimizer, 'optimizer', tensors);
+    const router = await this.inference?.gate?.exportState(ROUTER_PREFIX);
+    if (router) Object.assign(tensors, router.tensors);
     return {
       strategy: this.name,
       format: STATE_FORMAT,
@@ -215,6 +229,7 @@ export class MlpStrategy implements Strategy {
         model: model.meta,
         regularizer: regularizer.meta,
         ...(rehearsal ? { rehearsal: rehearsal.meta } : {}),
+        ...(router ? { router: router.meta } : {}),
         tasks: this.tasks.map((t) => ({ ...t })),
         optimizerSlots,
         lastBatchSize: this.lastBatchSize,
@@ -233,6 +248,7 @@ export class MlpStrategy implements Strategy {
       tasks: TaskInfo[];
       optimizerSlots: number;
       lastBatchSize?: number;
+      router?: ExpertGateState['meta'];
     };
     this.model.importState({ meta: meta.model, tensors: state.tensors as Record<string, TensorSnapshot> });
     this.regularizer.importState({ meta: meta.regularizer, tensors: state.tensors as Record<string, TensorSnapshot> });
@@ -247,6 +263,7 @@ export class MlpStrategy implements Strategy {
     this.optimizer?.dispose();
     this.optimizer = undefined;
     if (meta.optimizerSlots > 0) await importOptimizer(this.rebuildOptimizer(), 'optimizer', meta.optimizerSlots, state.tensors);
+    await this.inference?.gate?.importState(ROUTER_PREFIX, meta.router ?? { tasks: [], experts: [] }, state.tensors);
   }
 
   dispose(): void {
@@ -255,6 +272,7 @@ export class MlpStrategy implements Strategy {
     this.optimizer?.dispose();
     this.regularizer.dispose();
     this.rehearsal?.dispose();
+    this.inference?.gate?.dispose();
     this.model.dispose();
   }
 
@@ -392,25 +410,14 @@ export class MlpStrategy implements Strategy {
     return this.optimizer;
   }
 
-  /**
-   * Softmax over each head's labels (the first `known` of a single head, when given); with several
-   * heads, per sample the most confident head answers and names its task.
-   */
-  private predictWith(heads: readonly Head[], xs: readonly Float32Array[], known?: number): Prediction[] {
-    const usable = heads.filter((h) => h.labels.size > 0);
-    if (usable.length === 0 || known === 0) return unanswered(xs, this.taskHeads && heads.length === 1 ? NO_CLASSES_YET : NOTHING_LEARNED_YET);
-    const perHead = readMatrices(xs, this.options.inputSize, (x) =>
-      usable.map((head) => {
-        const { logits } = this.model.forward(x, head);
-        return tf.softmax(known === undefined ? logits : tf.slice(logits, [0, 0], [-1, known]));
-      }),
-    );
-    const several = usable.length > 1;
-    return xs.map((_, i) => {
-      const best = argmaxBy(perHead, (rows) => Math.max(...(rows[i] as number[])));
-      const head = usable[best] as Head;
-      return toPrediction(head.labels, (perHead[best] as number[][])[i] as number[], several ? head.key : undefined);
+  /** Softmax over the head's labels (the first `known`, when given). */
+  private predictWith(head: Head, xs: readonly Float32Array[], known?: number): Prediction[] {
+    if (head.labels.size === 0 || known === 0) return unanswered(xs, this.taskHeads ? NO_CLASSES_YET : NOTHING_LEARNED_YET);
+    const [rows] = readMatrices(xs, this.options.inputSize, (x) => {
+      const { logits } = this.model.forward(x, head);
+      return [tf.softmax(known === undefined ? logits : tf.slice(logits, [0, 0], [-1, known]))];
     });
+    return (rows as number[][]).map((p) => toPrediction(head.labels, p));
   }
 
   private assertLive(): void {

@@ -20,11 +20,13 @@ import { FISHER_PARAMS } from './ewc';
 import type { FisherLabels } from './fisher';
 import type { Strategy, StrategyOptions } from './strategy';
 import { defineStrategy, splitMnistClassIl } from './descriptor';
+import { TASK_INFERENCE_PARAMS } from './task-inference';
 
 export const ONLINE_EWC_PARAMS = {
   lambda: { type: 'number', default: 1000, min: 0, doc: 'Penalty strength lambda of the running Fisher penalty.' },
   gamma: { type: 'number', default: 0.9, min: 0, max: 1, doc: 'Decay of the running Fisher at each task boundary (Schwarz et al. 2018).' },
   ...FISHER_PARAMS,
+  ...TASK_INFERENCE_PARAMS,
 } as const;
 
 /**

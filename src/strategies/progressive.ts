@@ -6,20 +6,22 @@ import { headUnitsOf, ProgressiveColumns, type AdapterKind, type Column, type Co
 import { assignSnapshot } from '../models/mlp';
 import { classificationLoss, gradientStep } from '../models/gradient-step';
 import { createOptimizer, exportOptimizer, growOptimizerSlots, importOptimizer } from '../models/optimizer-state';
-import { argmaxBy, assignUnits, readMatrices, checkStateHeader, refuseBatch, toMatrix, toPrediction, unanswered, NO_CLASSES_YET, NO_TASK_YET, NOTHING_LEARNED_YET } from './learning-helpers';
+import { assignUnits, readMatrices, checkStateHeader, refuseBatch, toMatrix, toPrediction, unanswered, NO_CLASSES_YET, NO_TASK_YET, NOTHING_LEARNED_YET } from './learning-helpers';
 import { readParams } from './params';
+import { createTaskInference, predictWithoutTask, TASK_INFERENCE_PARAMS, type TaskInference } from './task-inference';
+import type { ExpertGateState } from './expert-gate';
 import type { LabelledBatch, Strategy, StrategyDiagnostic, StrategyOptions, StrategyState, TrainResult } from './strategy';
 import { defineStrategy } from './descriptor';
 
 export const PROGRESSIVE_PARAMS = {
   adapter: { type: 'enum', default: 'linear', values: ['linear', 'mlp'], doc: "Lateral connections: 'linear' (U h) or 'mlp' (the paper's non-linear adapter U relu(V alpha h))." },
   adapterWidth: { type: 'integer', default: 0, min: 0, doc: "Width of the 'mlp' adapter's projection V; 0 = the width of the source layer (the paper's choice)." },
-  taskInference: { type: 'enum', default: 'entropy', values: ['entropy', 'confidence'], doc: "Which column answers when the task is not given: the one of lowest softmax entropy, or of highest top probability ('confidence')." },
+  ...TASK_INFERENCE_PARAMS,
 } as const;
 
-export type TaskInferenceRule = 'confidence' | 'entropy';
-
 const STATE_FORMAT = 1;
+/** Prefix of the task router's tensors in the strategy's state. */
+const ROUTER_PREFIX = 'router';
 
 interface Training {
   readonly column: Column;
@@ -52,8 +54,9 @@ interface Training {
  */
 export class ProgressiveStrategy implements Strategy {
   readonly name = 'progressive';
+  readonly infersTask = true;
   readonly columns: ProgressiveColumns;
-  private readonly taskInference: TaskInferenceRule;
+  private readonly inference: TaskInference;
   /** The column being trained, whether only its head (a revisited older task), and its optimizer. */
   private training: Training | undefined;
   private disposed = false;
@@ -61,7 +64,7 @@ export class ProgressiveStrategy implements Strategy {
   constructor(private readonly options: StrategyOptions) {
     if (!Number.isInteger(options.stepsPerBatch) || options.stepsPerBatch < 1) throw new StrategyError(`stepsPerBatch must be a positive integer, got ${options.stepsPerBatch}`);
     const p = readParams('progressive', options.params, PROGRESSIVE_PARAMS);
-    this.taskInference = p.taskInference as TaskInferenceRule;
+    this.inference = createTaskInference('progressive', options, options.seed + 3);
     this.columns = new ProgressiveColumns(
       { inputSize: options.inputSize, hiddenLayers: [...options.hiddenLayers], outputUnits: options.outputUnits, adapter: p.adapter as AdapterKind, adapterWidth: p.adapterWidth },
       options.seed,
@@ -107,6 +110,7 @@ export class ProgressiveStrategy implements Strategy {
         if (reading) loss = reading.loss;
         refused = !applied;
       }
+      if (!refused) this.inference.gate?.train(task.name, x);
     } finally {
       tf.dispose([x, y, ...lateral.filter((t): t is tf.Tensor2D => t !== null)]);
     }
@@ -129,12 +133,7 @@ export class ProgressiveStrategy implements Strategy {
     }
     const usable = this.columns.columns.filter((c) => c.labels.size > 0);
     if (usable.length === 0) return unanswered(xs, NOTHING_LEARNED_YET);
-    const perColumn = this.probabilities(xs, usable);
-    return xs.map((_, i) => {
-      const best = argmaxBy(perColumn, (rows) => certainty(rows[i] as number[], this.taskInference));
-      const column = usable[best] as Column;
-      return toPrediction(column.labels, (perColumn[best] as number[][])[i] as number[], column.task);
-    });
+    return predictWithoutTask(xs, this.options.inputSize, usable, (x) => this.softmaxes(x, usable), this.inference);
   }
 
   /** Nothing to consolidate: the column is frozen by the next beginTask, which trains another. */
@@ -159,6 +158,7 @@ export class ProgressiveStrategy implements Strategy {
         labels: { column: String(c.index + 1), task: c.task },
         value: this.columns.columnParameterCount(c),
       })),
+      ...(this.inference.gate ? this.inference.gate.diagnostics() : []),
     ];
   }
 
@@ -167,6 +167,8 @@ export class ProgressiveStrategy implements Strategy {
     const model = this.columns.exportState();
     const tensors: Record<string, TensorSnapshot> = { ...model.tensors };
     const optimizerSlots = await exportOptimizer(this.training?.optimizer, 'optimizer', tensors);
+    const router = await this.inference.gate?.exportState(ROUTER_PREFIX);
+    if (router) Object.assign(tensors, router.tensors);
     return {
       strategy: this.name,
       format: STATE_FORMAT,
@@ -175,6 +177,7 @@ export class ProgressiveStrategy implements Strategy {
         model: model.meta,
         training: this.training ? { column: this.training.column.index, headOnly: this.training.headOnly } : null,
         optimizerSlots,
+        ...(router ? { router: router.meta } : {}),
       },
       tensors,
     };
@@ -188,6 +191,7 @@ export class ProgressiveStrategy implements Strategy {
       model: ReturnType<ProgressiveColumns['exportState']>['meta'];
       training: { column: number; headOnly: boolean } | null;
       optimizerSlots: number;
+      router?: ExpertGateState['meta'];
     };
     if (JSON.stringify(meta.shape) !== JSON.stringify(this.columns.shape)) {
       throw new StrategyError(`checkpoint columns ${JSON.stringify(meta.shape)} do not match the pipeline's ${JSON.stringify(this.columns.shape)}`);
@@ -200,6 +204,7 @@ export class ProgressiveStrategy implements Strategy {
       const { optimizer } = this.train(column, meta.training.headOnly);
       await importOptimizer(optimizer, 'optimizer', meta.optimizerSlots, state.tensors);
     }
+    await this.inference.gate?.importState(ROUTER_PREFIX, meta.router ?? { tasks: [], experts: [] }, state.tensors);
   }
 
   dispose(): void {
@@ -207,6 +212,7 @@ export class ProgressiveStrategy implements Strategy {
     this.disposed = true;
     this.stopTraining();
     this.columns.dispose();
+    this.inference.gate?.dispose();
   }
 
   /** Overwrites one named variable ("column-1.hidden-1.kernel"); used by tests and importers. */
@@ -239,23 +245,18 @@ export class ProgressiveStrategy implements Strategy {
 
   /** Softmax over each column's known labels, per column then per sample; one pass through the columns needed. */
   private probabilities(xs: readonly Float32Array[], columns: readonly Column[]): number[][][] {
-    return readMatrices(xs, this.options.inputSize, (x) => {
-      const passes = this.columns.forward(x, Math.max(...columns.map((c) => c.index)));
-      return columns.map((c) => tf.softmax((passes[c.index] as { logits: tf.Tensor2D }).logits));
-    });
+    return readMatrices(xs, this.options.inputSize, (x) => this.softmaxes(x, columns));
+  }
+
+  /** Each column's softmax over its known labels (inside tidy). */
+  private softmaxes(x: tf.Tensor2D, columns: readonly Column[]): tf.Tensor2D[] {
+    const passes = this.columns.forward(x, Math.max(...columns.map((c) => c.index)));
+    return columns.map((c) => tf.softmax((passes[c.index] as { logits: tf.Tensor2D }).logits));
   }
 
   private assertLive(): void {
     if (this.disposed) throw new StrategyError(`strategy "${this.name}" has been disposed`);
   }
-}
-
-/** How sure a column is of one sample, by `rule`: its top probability, or its negated entropy. */
-function certainty(p: readonly number[], rule: TaskInferenceRule): number {
-  if (rule === 'confidence') return Math.max(...p);
-  let entropy = 0;
-  for (const v of p) if (v > 0) entropy -= v * Math.log(v);
-  return -entropy;
 }
 
 export function createProgressive(options: StrategyOptions): Strategy {

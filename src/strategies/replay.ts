@@ -9,11 +9,13 @@ import { readParams } from './params';
 import { seededRng, type Rehearsal, type RehearsalBatchContext, type RehearsalContext, type RehearsalState, type ReplayBatch, type ReplayGroup } from './rehearsal';
 import type { Strategy, StrategyDiagnostic, StrategyOptions } from './strategy';
 import { defineStrategy } from './descriptor';
+import { TASK_INFERENCE_PARAMS } from './task-inference';
 
 export const REPLAY_PARAMS = {
   budget: { type: 'integer', default: 1000, min: 1, doc: 'Samples the buffer holds at most.' },
   classBalanced: { type: 'boolean', default: false, doc: 'false: reservoir sampling, uniform over the stream; true: per-class quotas (evict from the largest class).' },
   replayBatchSize: { type: 'integer', default: 0, min: 0, doc: 'Replayed samples per gradient step; 0 = as many as the batch has.' },
+  ...TASK_INFERENCE_PARAMS,
 } as const;
 
 /** One raw sample kept for replay. */

@@ -107,6 +107,11 @@ export interface TrainResult {
  */
 export interface Strategy {
   readonly name: string;
+  /**
+   * True when predict(undefined) picks one of several heads or columns and names it
+   * (`inferredTask`): the engine then scores task inference on the probes at each task end.
+   */
+  readonly infersTask?: boolean;
   /** A task boundary: the model may grow here and the optimizer is rebuilt here. */
   beginTask(task: TaskInfo): Promise<void>;
   /** Learn one micro-batch of the current task. Never keeps the samples. */
