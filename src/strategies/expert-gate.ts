@@ -21,7 +21,8 @@ export interface ExpertGateSettings {
 }
 
 export interface ExpertGateState {
-  readonly meta: { readonly tasks: readonly string[]; readonly experts: readonly AutoencoderState['meta'][] };
+  /** `seed`: the one later autoencoders are built from (absent in states written before it was kept). */
+  readonly meta: { readonly tasks: readonly string[]; readonly experts: readonly AutoencoderState['meta'][]; readonly seed?: number };
   readonly tensors: Record<string, TensorSnapshot>;
 }
 
@@ -36,9 +37,15 @@ export interface ExpertGateState {
 export class ExpertGate {
   private readonly experts = new Map<string, TaskAutoencoder>();
   private disposed = false;
+  /**
+   * Seeds the autoencoders of tasks still to come. Part of the state: a copy restored from a
+   * checkpoint (built with any seed) must build the same autoencoders for later tasks as the original.
+   */
+  private seed: number;
 
   constructor(private readonly settings: ExpertGateSettings) {
     if (!(settings.hiddenUnits >= 1)) throw new StrategyError(`the expert gate needs at least one code unit, got ${settings.hiddenUnits}`);
+    this.seed = settings.seed;
   }
 
   /** Code units per autoencoder: the setting, kept below the input size so the code must compress. */
@@ -98,12 +105,13 @@ export class ExpertGate {
       Object.assign(tensors, state.tensors);
       experts.push(state.meta);
     }
-    return { meta: { tasks: this.tasks(), experts }, tensors };
+    return { meta: { tasks: this.tasks(), experts, seed: this.seed }, tensors };
   }
 
   async importState(prefix: string, meta: ExpertGateState['meta'], tensors: Readonly<Record<string, TensorSnapshot>>): Promise<void> {
     this.assertLive();
     this.clear();
+    if (meta.seed !== undefined) this.seed = meta.seed;
     for (const [k, task] of meta.tasks.entries()) {
       const expertMeta = meta.experts[k];
       if (!expertMeta) throw new StrategyError(`expert gate state lists task "${task}" without its autoencoder`);
@@ -121,7 +129,7 @@ export class ExpertGate {
     let expert = this.experts.get(task);
     if (!expert) {
       // Seeded by position, so that a restored copy builds the same autoencoders for later tasks.
-      const seed = (this.settings.seed + Math.imul(this.experts.size + 1, 0x9e3779b1)) | 0;
+      const seed = (this.seed + Math.imul(this.experts.size + 1, 0x9e3779b1)) | 0;
       expert = new TaskAutoencoder({ inputSize: this.settings.inputSize, hiddenUnits: this.hiddenUnits }, this.settings.learningRate, seed);
       this.experts.set(task, expert);
     }

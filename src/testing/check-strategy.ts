@@ -220,10 +220,11 @@ async function checkPredictAndTrain(settings: Settings, scenario: Scenario): Pro
 }
 
 async function checkExportImport(settings: Settings, scenario: Scenario): Promise<CheckOutcome> {
-  const { source, samples } = await takeSamples({ dataset: 'split-mnist', tasks: 2, samplesPerTask: 400, seed: 11, scenario });
-  const [first, second] = source.knownTasks() as [string, string];
+  const { source, samples } = await takeSamples({ dataset: 'split-mnist', tasks: 3, samplesPerTask: 400, seed: 11, scenario });
+  const [first, second, third] = source.knownTasks() as [string, string, string];
   const t1 = { name: first, index: 0 };
   const t2 = { name: second, index: 1 };
+  const t3 = { name: third, index: 2 };
   const original = build(settings, scenario, 1, source.outputUnits);
   const copy = build(settings, scenario, 99, source.outputUnits);
   try {
@@ -247,6 +248,23 @@ async function checkExportImport(settings: Settings, scenario: Scenario): Promis
     await original.endTask(t2);
     await copy.endTask(t2);
     assert.deepEqual(await copy.predict(t2, probe.map((s) => s.x)), await original.predict(t2, probe.map((s) => s.x)));
+
+    // And into a task begun after a restore, as a daemon resumes from a checkpoint (the same
+    // options, seed included, and the exported state): whatever is built for the new task (a head,
+    // a column, units for new classes, a router's autoencoder) is built as the original builds it.
+    const resumed = build(settings, scenario, 1, source.outputUnits);
+    try {
+      await resumed.importState(await original.exportState());
+      const taskThree = samples.filter((s) => s.task === third).slice(0, 128);
+      for (const strategy of [original, resumed]) {
+        await strategy.beginTask(t3);
+        await train(strategy, t3, taskThree, 32);
+      }
+      const all = [...probe, ...(source.probe(third, 100) ?? [])].map((s) => s.x);
+      for (const task of [t3, undefined]) assert.deepEqual(await resumed.predict(task, all), await original.predict(task, all), `a task begun after the restore (${task ? 'given' : 'not given'})`);
+    } finally {
+      resumed.dispose();
+    }
   } finally {
     original.dispose();
     copy.dispose();
