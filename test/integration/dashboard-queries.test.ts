@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Kafka, logLevel, type Message } from 'kafkajs';
-import type { KafkaSourceConfig, PipelineConfig } from '../../src/config/pipeline-config';
+import type { PipelineConfig } from '../../src/config/pipeline-config';
 import type { Sample } from '../../src/core/types';
 import { CheckpointStore } from '../../src/engine/checkpoint-store';
 import { runPipeline } from '../../src/engine/run-pipeline';
@@ -13,7 +13,7 @@ import { PerRunMetrics } from '../../src/metrics/per-run-metrics';
 import { LifelongMetrics } from '../../src/metrics/prometheus';
 import { takeSamples } from '../../src/testing/mnist-tasks';
 import { PROVISIONING } from '../../dashboards/generate';
-import { kafkaBrokers, uniqueTopicPrefix } from '../helpers/kafka';
+import { kafkaBrokers, kafkaSource, uniqueTopicPrefix } from '../helpers/kafka';
 import { AlertmanagerProcess, PrometheusProcess, REPO, RULES_FILE } from '../helpers/prometheus';
 import { exportedNames, labelValuesQuery, metricNames, setOperands, substituteVariables, withoutThreshold } from '../helpers/promql';
 
@@ -60,32 +60,6 @@ function dashboardChecks(file: string): Check[] {
     if (annotation.expr) for (const part of setOperands(annotation.expr)) checks.push({ where: `${board.title} / annotation "${annotation.name}"`, expr: withoutThreshold(part) });
   }
   return checks;
-}
-
-function kafkaSource(brokers: string[], prefix: string): KafkaSourceConfig {
-  return {
-    type: 'kafka',
-    brokers,
-    clientId: prefix,
-    groupId: `${prefix}-group`,
-    topicPattern: `${prefix}\\.split-mnist-\\d-\\d`,
-    topicDiscoveryMs: 300,
-    inputSize: 784,
-    maxMessageBytes: 1024 * 1024,
-    maxAbsFeature: 1e6,
-    taskFrom: 'topic',
-    deadLetterTopic: `${prefix}.dead-letter`,
-    predictionsTopic: '{topic}.predictions',
-    requestTopic: '',
-    idleTaskMs: 0,
-    fromBeginning: true,
-    ssl: false,
-    sasl: {},
-    shutdownTimeoutMs: 15_000,
-    maxWaitTimeMs: 100,
-    maxQueued: 2000,
-    commitIntervalMs: 500,
-  };
 }
 
 /** Messages of a task topic: labelled samples, every 10th without its label (a prediction request). */
@@ -159,7 +133,7 @@ describe('dashboards and alerts against a real Prometheus scraping real daemons 
       description: 'every series of the dashboards and alerts',
       seed: 3,
       scenario: 'class-incremental',
-      source: kafkaSource(brokers, prefix),
+      source: kafkaSource(brokers, prefix, { maxQueued: 2000, commitIntervalMs: 500 }),
       model: { hiddenLayers: [64], outputUnits: 4 },
       strategy: { name: 'dgr', params: { generatorHidden: [64], latent: 16 } },
       training: { batchSize: 32, optimizer: 'adam', learningRate: 0.003, stepsPerBatch: 1, batchTimeoutMs: 100 },
