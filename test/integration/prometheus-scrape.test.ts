@@ -1,10 +1,5 @@
-import { freePort } from '../helpers/ports';
-import { findBinary } from '../helpers/prometheus';
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { PrometheusProcess } from '../helpers/prometheus';
 import { LifelongMetrics } from '../../src/metrics/prometheus';
 import { MetricsServer } from '../../src/metrics/http-server';
 import { PerRunMetrics } from '../../src/metrics/per-run-metrics';
@@ -13,16 +8,6 @@ import { PerRunMetrics } from '../../src/metrics/per-run-metrics';
  * A real Prometheus (the Debian `prometheus` package, 2.42) scrapes the real MetricsServer every
  * second; the test reads the scraped values back through Prometheus's query API.
  */
-
-const WAIT_MS = 30_000;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-interface VectorSample {
-  readonly metric: Record<string, string>;
-  readonly value: [number, string];
-}
-
 describe('Prometheus scraping the metrics endpoint (integration)', function () {
   this.timeout(90_000);
 
@@ -31,37 +16,10 @@ describe('Prometheus scraping the metrics endpoint (integration)', function () {
   // A second target, as \`lifelong run --compare\` serves it: two runs under their strategy labels.
   const compared = new PerRunMetrics({ labelByStrategy: true });
   const comparedServer = new MetricsServer({ metrics: compared });
-  let tmp: string | undefined;
-  let prometheus: ChildProcess | undefined;
-  let prometheusLog = '';
-  let prometheusExit: string | undefined;
-  let api = '';
+  let prometheus: PrometheusProcess | undefined;
 
-  /** Polls until `check` returns a value (not undefined) or the bounded wait ends. */
-  async function waitFor<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
-    const deadline = Date.now() + WAIT_MS;
-    let lastError: unknown;
-    while (Date.now() < deadline) {
-      if (prometheusExit !== undefined) {
-        assert.fail(`prometheus exited (${prometheusExit}) while waiting for ${what}:\n${prometheusLog}`);
-      }
-      try {
-        const result = await check();
-        if (result !== undefined) return result;
-      } catch (error) {
-        lastError = error;
-      }
-      await sleep(250);
-    }
-    return assert.fail(`timed out after ${WAIT_MS} ms waiting for ${what} (last error: ${String(lastError)})\n${prometheusLog}`);
-  }
-
-  async function query(promql: string): Promise<VectorSample[]> {
-    const res = await fetch(`${api}/api/v1/query?query=${encodeURIComponent(promql)}`);
-    const body = (await res.json()) as { status: string; data?: { result: VectorSample[] }; error?: string };
-    assert.equal(body.status, 'success', `query ${promql} failed: ${body.error}`);
-    return body.data?.result ?? [];
-  }
+  const waitFor = <T>(what: string, check: () => Promise<T | undefined>): Promise<T> => (prometheus as PrometheusProcess).waitFor(what, check);
+  const query = (promql: string) => (prometheus as PrometheusProcess).query(promql);
 
   /** The scraped value of the series with these labels, once Prometheus has it at `expected`. */
   function scrapedValue(promql: string, labels: Record<string, string>, expected: number): Promise<number> {
@@ -74,59 +32,15 @@ describe('Prometheus scraping the metrics endpoint (integration)', function () {
   }
 
   before(async () => {
-    const binary = findBinary('prometheus', 'prometheus');
     const targetPort = await server.start('127.0.0.1', 0);
     const comparedPort = await comparedServer.start('127.0.0.1', 0);
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lifelong-prom-'));
-    const config = [
-      'global:',
-      '  scrape_interval: 1s',
-      '  scrape_timeout: 1s',
-      '  evaluation_interval: 1s',
-      'scrape_configs:',
-      '  - job_name: lifelong',
-      '    static_configs:',
-      `      - targets: ['127.0.0.1:${targetPort}']`,
-      '  - job_name: lifelong-compare',
-      '    static_configs:',
-      `      - targets: ['127.0.0.1:${comparedPort}']`,
-      '',
-    ].join('\n');
-    fs.writeFileSync(path.join(tmp, 'prom.yml'), config);
-    const promPort = await freePort();
-    api = `http://127.0.0.1:${promPort}`;
-    prometheus = spawn(
-      binary,
-      [
-        `--config.file=${path.join(tmp, 'prom.yml')}`,
-        `--storage.tsdb.path=${path.join(tmp, 'data')}`,
-        `--web.listen-address=127.0.0.1:${promPort}`,
-        '--log.level=warn',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const keepLog = (chunk: Buffer): void => {
-      prometheusLog = (prometheusLog + chunk.toString()).slice(-8000);
-    };
-    prometheus.stdout?.on('data', keepLog);
-    prometheus.stderr?.on('data', keepLog);
-    prometheus.once('exit', (code, signal) => (prometheusExit = `code ${code}, signal ${signal}`));
-    prometheus.once('error', (error) => (prometheusExit = `spawn error: ${error.message}`));
-    await waitFor('prometheus to be ready', async () => ((await fetch(`${api}/-/ready`)).ok ? true : undefined));
+    prometheus = await PrometheusProcess.start({ jobs: { lifelong: [`127.0.0.1:${targetPort}`], 'lifelong-compare': [`127.0.0.1:${comparedPort}`] } });
   });
 
   after(async () => {
-    const child = prometheus;
-    if (child !== undefined && prometheusExit === undefined) {
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await prometheus?.stop();
     await server.close();
     await comparedServer.close();
-    if (tmp !== undefined) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   it('scrapes lifelong_samples_total with the values the engine counted', async () => {
