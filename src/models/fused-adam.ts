@@ -152,7 +152,10 @@ export class FusedAdam extends tf.Optimizer {
       const wider = tf.tidy(() => {
         const old = tf.reshape(tf.slice(moment, offset, segment.size), segment.shape as number[]);
         const padded = tf.pad(old, segment.shape.map((d, i) => [0, (variable.shape[i] as number) - d] as [number, number]));
-        return tf.concat([tf.slice(moment, 0, offset), tf.reshape(padded, [-1]), tf.slice(moment, offset + segment.size)]).variable(false);
+        const after = moment.size - offset - segment.size;
+        // Native TensorFlow's concat refuses empty pieces.
+        const pieces = [offset > 0 ? tf.slice(moment, 0, offset) : undefined, tf.reshape(padded, [-1]), after > 0 ? tf.slice(moment, offset + segment.size) : undefined];
+        return tf.concat(pieces.filter((p): p is tf.Tensor => p !== undefined)).variable(false);
       });
       moment.dispose();
       return wider;

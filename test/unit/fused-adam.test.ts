@@ -115,15 +115,15 @@ describe('FusedAdam: tfjs Adam in one flat buffer', () => {
     const fusedAdam = new FusedAdam(0.01, 0.9, 0.999);
     const grow = (vs: tf.Variable[], optimizer: tf.Optimizer) => {
       // The output layer (kernel [8,3], bias [3]) gains a unit.
-      const kernel = tf.tidy(() => tf.variable(tf.concat([vs[2] as tf.Tensor, tf.fill([8, 1], 0.1)], 1)));
-      const bias = tf.tidy(() => tf.variable(tf.concat([vs[3] as tf.Tensor, tf.zeros([1])])));
+      const kernel = tf.tidy(() => tf.variable(tf.pad(vs[2] as tf.Tensor2D, [[0, 0], [0, 1]], 0.1)));
+      const bias = tf.tidy(() => tf.variable(tf.pad(vs[3] as tf.Tensor1D, [[0, 1]])));
       tf.dispose([vs[2] as tf.Variable, vs[3] as tf.Variable]);
       vs[2] = kernel;
       vs[3] = bias;
       growOptimizerSlots(optimizer, 2, kernel);
       growOptimizerSlots(optimizer, 3, bias);
     };
-    const y4 = tf.concat([y, tf.zeros([16, 1])], 1) as tf.Tensor2D;
+    const y4 = tf.pad(y, [[0, 0], [0, 1]]);
     try {
       for (let step = 0; step < 3; step++) {
         gradientStep({ optimizer: adam, variables: reference, objective: objective(reference, x, y) });
