@@ -14,9 +14,14 @@ export interface OptimizerSettings {
   readonly learningRate: number;
 }
 
-/** A fresh optimizer as the pipeline's training settings say; Adam is FusedAdam (tfjs's numerics, a handful of ops per step). */
+/**
+ * A fresh optimizer as the pipeline's training settings say. Adam is still tfjs's: FusedAdam gives
+ * the same bytes with 51 fewer ops per step, but measured no faster on native TensorFlow and
+ * slower on wasm, whose slice copies the whole input per slice (docs/BENCHMARKS.md, "Fewer ops
+ * per step").
+ */
 export function createOptimizer(options: OptimizerSettings): tf.Optimizer {
-  return options.optimizer === 'sgd' ? tf.train.sgd(options.learningRate) : new FusedAdam(options.learningRate, 0.9, 0.999);
+  return options.optimizer === 'sgd' ? tf.train.sgd(options.learningRate) : tf.train.adam(options.learningRate, 0.9, 0.999);
 }
 
 /**

@@ -198,3 +198,24 @@ describe('FusedAdam: tfjs Adam in one flat buffer', () => {
     tf.dispose(variables);
   });
 });
+
+describe('optimizer-state with an SGD optimizer', () => {
+  it('exports and imports its iteration count, and growth keeps no moments (tfjs answers instanceof AdamOptimizer for SGD too)', async () => {
+    const v = tf.variable(tf.ones([2, 2]));
+    const sgd = tf.train.sgd(0.1);
+    const restored = tf.train.sgd(0.1);
+    try {
+      sgd.applyGradients([{ name: v.name, tensor: tf.fill([2, 2], 0.5) }]);
+      const tensors: Record<string, TensorSnapshot> = {};
+      const count = await exportOptimizer(sgd, 'o', tensors);
+      assert.equal(count, 1);
+      await importOptimizer(restored, 'o', count, tensors);
+      assert.equal(restored.iterations, 1);
+      growOptimizerSlots(restored, 0, v);
+    } finally {
+      sgd.dispose();
+      restored.dispose();
+      v.dispose();
+    }
+  });
+});
