@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import type { TensorSnapshot } from '../core/tensor-snapshot';
+import { betaPower, FusedAdam, isInstanceOf } from './fused-adam';
 import { fromSnapshot, snapshot } from './mlp';
 
 /** The training settings an optimizer is built from (StrategyOptions has them). */
@@ -13,7 +14,12 @@ export interface OptimizerSettings {
   readonly learningRate: number;
 }
 
-/** A fresh optimizer as the pipeline's training settings say. */
+/**
+ * A fresh optimizer as the pipeline's training settings say. Adam is still tfjs's: FusedAdam gives
+ * the same bytes with 51 fewer ops per step, but measured no faster on native TensorFlow and
+ * slower on wasm, whose slice copies the whole input per slice (docs/BENCHMARKS.md, "Fewer ops
+ * per step").
+ */
 export function createOptimizer(options: OptimizerSettings): tf.Optimizer {
   return options.optimizer === 'sgd' ? tf.train.sgd(options.learningRate) : tf.train.adam(options.learningRate, 0.9, 0.999);
 }
@@ -28,8 +34,9 @@ export async function exportOptimizer(optimizer: tf.Optimizer | undefined, prefi
   weights.forEach((w, i) => {
     tensors[`${prefix}.${i}`] = snapshot(w.tensor);
   });
-  // getWeights returns the live moment variables plus a fresh iteration-count tensor.
-  weights[0]?.tensor.dispose();
+  // getWeights returns live moment variables (tfjs's Adam; the optimizer's) and fresh tensors
+  // (the iteration count, FusedAdam's moment views; ours).
+  for (const w of weights) if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose();
   return weights.length;
 }
 
@@ -53,22 +60,16 @@ export async function importOptimizer(optimizer: tf.Optimizer, prefix: string, s
 }
 
 /**
- * Adam keeps beta^t as a running float32 product (one multiplication per step), but its setWeights
- * sets it to pow(beta, t): the two differ in the last bits, enough for a restored copy to drift
- * from the original by ~1e-8 per step. This recomputes the product as training does.
+ * tfjs's Adam keeps beta^t as a running float32 product, but its setWeights sets it to
+ * pow(beta, t), which differs in the last bits (see betaPower): this recomputes the product as
+ * training does. FusedAdam's setWeights does it itself.
  */
 function restoreAdamBetaPowers(optimizer: tf.Optimizer): void {
-  if (!(optimizer instanceof tf.AdamOptimizer)) return;
+  if (!isInstanceOf(optimizer, tf.AdamOptimizer)) return;
   const adam = optimizer as unknown as { beta1: number; beta2: number; accBeta1: tf.Variable; accBeta2: tf.Variable };
-  const power = (beta: number) => {
-    const b = Math.fround(beta);
-    let acc = b;
-    for (let i = 0; i < optimizer.iterations; i++) acc = Math.fround(acc * b);
-    return acc;
-  };
   tf.tidy(() => {
-    adam.accBeta1.assign(tf.scalar(power(adam.beta1)));
-    adam.accBeta2.assign(tf.scalar(power(adam.beta2)));
+    adam.accBeta1.assign(tf.scalar(betaPower(adam.beta1, optimizer.iterations)));
+    adam.accBeta2.assign(tf.scalar(betaPower(adam.beta2, optimizer.iterations)));
   });
 }
 
@@ -81,8 +82,9 @@ function restoreAdamBetaPowers(optimizer: tf.Optimizer): void {
  * and SGD keeps none.
  */
 export function growOptimizerSlots(optimizer: tf.Optimizer, index: number, variable: tf.Variable): void {
-  if (!(optimizer instanceof tf.AdamOptimizer)) {
-    if (optimizer instanceof tf.SGDOptimizer) return;
+  if (optimizer instanceof FusedAdam) return optimizer.growSlot(index, variable);
+  if (!isInstanceOf(optimizer, tf.AdamOptimizer)) {
+    if (isInstanceOf(optimizer, tf.SGDOptimizer)) return;
     throw new StrategyError(`cannot widen the moments of a ${optimizer.getClassName()} optimizer`);
   }
   const adam = optimizer as unknown as { accumulatedFirstMoment: ({ originalName: string; variable: tf.Variable } | undefined)[]; accumulatedSecondMoment: ({ originalName: string; variable: tf.Variable } | undefined)[] };
