@@ -13,6 +13,7 @@
  *                             and biases uniform in ±1/sqrt(fan_in) (PyTorch's nn.Linear)
  *   --pairs fixed|random      (0,1)...(8,9) | a seeded random assignment of digits to pairs
  *   --epsilon E               Adam's epsilon (tfjs 1e-7, PyTorch 1e-8)
+ *   --adam-code written|tfjs  the Adam below, or tf.train.adam as MlpStrategy builds it (fresh per task only)
  *
  * Adam is written out here (not tf.train.adam) so that "kept" can carry moments over for a
  * variable that gets no gradient in a step, as PyTorch does for masked units (zero gradient,
@@ -30,6 +31,8 @@ import { splitPairs, type SplitPairs } from '../src/data/task-streams';
 type Heads = 'separate' | 'masked';
 type AdamLife = 'rebuilt' | 'kept';
 type Init = 'glorot' | 'torch';
+/** written: the Adam below; tfjs: tf.train.adam, as MlpStrategy builds it (rebuilt only). */
+type AdamCode = 'written' | 'tfjs';
 
 interface Variant {
   readonly heads: Heads;
@@ -37,6 +40,7 @@ interface Variant {
   readonly init: Init;
   readonly pairs: SplitPairs;
   readonly epsilon: number;
+  readonly adamCode: AdamCode;
   readonly iterations: number;
   readonly batchSize: number;
   readonly learningRate: number;
@@ -138,7 +142,9 @@ function runOnce(variant: Variant, seed: number): { average: number; perTask: nu
     return tf.add(tf.matMul(h, head.kernel as tf.Variable<tf.Rank.R2>), head.bias);
   };
 
+  if (variant.adamCode === 'tfjs' && (variant.adam === 'kept' || variant.heads === 'masked')) throw new Error('--adam-code tfjs goes with --adam rebuilt --heads separate');
   let adam = new Adam(variant.learningRate, variant.epsilon);
+  let tfjsAdam: tf.Optimizer | undefined;
   const order = new Rng(rng.seed());
   for (let t = 0; t < tasks.length; t++) {
     const task = tasks[t] as TaskData;
@@ -146,6 +152,8 @@ function runOnce(variant: Variant, seed: number): { average: number; perTask: nu
       adam.dispose();
       adam = new Adam(variant.learningRate, variant.epsilon);
     }
+    tfjsAdam?.dispose();
+    tfjsAdam = variant.adamCode === 'tfjs' ? tf.train.adam(variant.learningRate, 0.9, 0.999) : undefined;
     const trained = [...trunk, shared ?? (heads[t] as Layer)].flatMap((l) => [l.kernel, l.bias]);
     // Epochs of the task's images in a fresh random order each, batch after batch (drop the last partial one).
     const all = batchOf(mnist.train, task.train, task.digits);
@@ -161,7 +169,8 @@ function runOnce(variant: Variant, seed: number): { average: number; perTask: nu
         trained,
       );
       const byVariable = new Map<tf.Variable, tf.Tensor>(trained.map((v) => [v, grads[v.name] as tf.Tensor]));
-      adam.apply(byVariable, trained);
+      if (tfjsAdam) tfjsAdam.applyGradients(trained.map((v) => ({ name: v.name, tensor: grads[v.name] as tf.Tensor })));
+      else adam.apply(byVariable, trained);
       tf.dispose([x, y, ...Object.values(grads)]);
     }
     tf.dispose([all.x, all.y]);
@@ -173,6 +182,7 @@ function runOnce(variant: Variant, seed: number): { average: number; perTask: nu
     return (100 * correct) / task.test.length;
   });
   adam.dispose();
+  tfjsAdam?.dispose();
   tf.dispose([...trunk, ...(shared ? [shared] : []), ...heads.filter((h): h is Layer => h !== undefined)].flatMap((l) => [l.kernel, l.bias]));
   return { average: perTask.reduce((a, b) => a + b, 0) / perTask.length, perTask };
 }
@@ -196,13 +206,14 @@ async function main(): Promise<void> {
     init: oneOf(option(args, 'init', 'glorot'), ['glorot', 'torch'] as const, 'init'),
     pairs: oneOf(option(args, 'pairs', 'fixed'), ['fixed', 'random'] as const, 'pairs'),
     epsilon: Number(option(args, 'epsilon', '1e-7')),
+    adamCode: oneOf(option(args, 'adam-code', 'written'), ['written', 'tfjs'] as const, 'adam-code'),
     iterations: Number(option(args, 'iterations', '2000')),
     batchSize: 128,
     learningRate: 1e-3,
     hidden: [400, 400],
   };
   const seeds = option(args, 'seeds', '1,2,3').split(',').map(Number);
-  const label = `heads=${variant.heads} adam=${variant.adam} init=${variant.init} pairs=${variant.pairs} eps=${variant.epsilon} it=${variant.iterations} backend=${tf.getBackend()}`;
+  const label = `heads=${variant.heads} adam=${variant.adam} init=${variant.init} pairs=${variant.pairs} eps=${variant.epsilon} adam-code=${variant.adamCode} it=${variant.iterations} backend=${tf.getBackend()}`;
   const averages: number[] = [];
   for (const seed of seeds) {
     const started = Date.now();
