@@ -20,6 +20,7 @@ import { benchSuite, SUITE_NAMES, type SuiteName } from '../suites/definitions';
 import { comparisonTable, replaceMarkedSection, suiteMarkdown } from '../suites/tables';
 import type { EngineEvent } from '../operators/events';
 import { loadStrategyModule } from '../strategies/registry';
+import { SPLIT_PAIRINGS, type SplitPairs } from '../data/task-streams';
 import { EXIT_CODES } from './exit-codes';
 import { parseCommandArgs } from './parse-command-args';
 import type { CommandUsage } from './usage';
@@ -27,8 +28,8 @@ import type { CommandUsage } from './usage';
 export const BENCH_USAGE: CommandUsage = {
   synopsis: `  lifelong bench --suite three-scenarios-split-mnist|three-scenarios-permuted-mnist|online|seed-figure
                [--repeats N] [--report FILE] [--out DIR] [--iterations N] [--test-samples N]
-               [--strategies LIST] [--scenarios task,domain,class] [--resume] [--docs FILE] [--backend NAME]
-               [--module FILE [--params JSON]]
+               [--strategies LIST] [--scenarios task,domain,class] [--pairs fixed|random] [--resume]
+               [--docs FILE] [--backend NAME] [--module FILE [--params JSON]]
   lifelong bench --compare DIR[,DIR...] [--out DIR] [--docs FILE]
   lifelong bench --render FILE[,FILE...] [--out DIR] [--docs FILE]`,
   description: `bench     runs a benchmark suite through the engine (docs/BENCHMARKS.md): the protocol of van de Ven
@@ -38,6 +39,8 @@ export const BENCH_USAGE: CommandUsage = {
           --out DIR        where the report, table and plots go (default bench-results)
           --iterations N   iterations per task instead of the protocol's (a quicker, lesser run)
           --test-samples N score a seeded sample of N test images per task instead of all (an estimate)
+          --pairs P        split MNIST's digit pairs: fixed (0,1)...(8,9), the default, or random: a
+                           seeded draw per seed, as the authors' code does for seeds >= 1
           --strategies L   only these rows (finetune,l2,ewc,online-ewc,progressive,den,dgr,dgr+distill,replay,joint)
           --resume         keep the runs already in the report and do the rest
           --module FILE    also run the strategy this JS module describes (as strategy.module takes it),
@@ -87,6 +90,7 @@ export interface BenchArgs {
   readonly testSamples?: number;
   readonly strategies?: readonly string[];
   readonly scenarios?: readonly Scenario[];
+  readonly pairs?: SplitPairs;
   readonly backend: BackendName;
   readonly resume: boolean;
   readonly docs?: string;
@@ -94,6 +98,11 @@ export interface BenchArgs {
   readonly module?: { readonly path: string; readonly params: (scenario: Scenario) => Readonly<Record<string, unknown>> };
   /** The directories of --compare, or the report files of --render. */
   readonly inputs: readonly string[];
+}
+
+function parsePairs(value: string): SplitPairs {
+  if (!(SPLIT_PAIRINGS as readonly string[]).includes(value)) throw usageError('pairs', `expects ${SPLIT_PAIRINGS.join(' or ')}, got "${value}"`);
+  return value as SplitPairs;
 }
 
 /** Parses `lifelong bench` arguments; throws UsageError naming the option. */
@@ -107,6 +116,7 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
     'test-samples': { type: 'string' },
     strategies: { type: 'string' },
     scenarios: { type: 'string' },
+    pairs: { type: 'string' },
     backend: { type: 'string' },
     resume: { type: 'boolean', default: false },
     docs: { type: 'string' },
@@ -134,6 +144,7 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
     ...(values['test-samples'] !== undefined ? { testSamples: positiveInteger('test-samples', values['test-samples'], 1) } : {}),
     ...(values.strategies !== undefined ? { strategies: values.strategies.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
     ...(values.scenarios !== undefined ? { scenarios: parseScenarios(values.scenarios) } : {}),
+    ...(values.pairs !== undefined ? { pairs: parsePairs(values.pairs) } : {}),
     backend,
     resume: values.resume ?? false,
     ...(values.docs !== undefined ? { docs: values.docs } : {}),
@@ -248,6 +259,7 @@ export async function benchCommand(args: readonly string[], out: Output = proces
     ...(options.testSamples !== undefined ? { testSamplesPerTask: options.testSamples } : {}),
     ...(options.strategies ? { strategies: options.strategies } : {}),
     ...(options.scenarios ? { scenarios: options.scenarios } : {}),
+    ...(options.pairs ? { pairs: options.pairs } : {}),
     ...(options.module ? { module: { ...options.module, descriptor: loadStrategyModule(options.module.path) } } : {}),
   });
   if (suite.cases.length === 0) throw usageError('strategies', `and --scenarios leave no run in suite ${suite.name}`);
@@ -255,6 +267,8 @@ export async function benchCommand(args: readonly string[], out: Output = proces
   const backend = await selectBackend(options.backend, () => undefined);
   const previous = options.resume && fs.existsSync(reportFile) ? readBenchReport(reportFile) : undefined;
   if (previous && previous.suite !== suite.name) throw usageError('resume', `${reportFile} holds suite ${previous.suite}, not ${suite.name}`);
+  // runKey ignores the pairing: a resumed report must hold one, or its cells would mix them.
+  if (previous?.runs.some((r) => r.dataset === 'split-mnist' && (r.protocol.pairs ?? 'fixed') !== (options.pairs ?? 'fixed'))) throw usageError('resume', `${reportFile} holds runs with other digit pairs than --pairs ${options.pairs ?? 'fixed'}`);
   const runs: BenchRun[] = [...(previous?.runs ?? [])];
   const done = new Set(runs.map(runKey));
   const report = (): BenchReport => ({

@@ -21,6 +21,8 @@ export interface EmbeddedStreamSpec {
   readonly samplesPerTask?: number;
   /** rotated-mnist: the angle of each task in degrees (default evenly spaced over [0, 180)). */
   readonly angles?: readonly number[];
+  /** split-mnist: which digits pair up (default fixed: (0,1)...(8,9)); see splitPairs. */
+  readonly pairs?: SplitPairs;
   readonly seed: number;
   readonly scenario: Scenario;
 }
@@ -60,6 +62,21 @@ const SPLIT_PAIRS: readonly (readonly [number, number])[] = [
   [6, 7],
   [8, 9],
 ];
+export const SPLIT_PAIRINGS = ['fixed', 'random'] as const;
+export type SplitPairs = (typeof SPLIT_PAIRINGS)[number];
+
+/**
+ * The digit pairs of split MNIST's tasks: fixed, (0,1)...(8,9); random, a random permutation of
+ * the ten digits drawn from `seed` and cut into consecutive pairs, as the code of van de Ven &
+ * Tolias does for every seed >= 1 (its seed 0 keeps the fixed pairs). The draw is its own
+ * generator, so the task seeds of a stream are the same under both pairings.
+ */
+export function splitPairs(pairs: SplitPairs, seed: number): (readonly [number, number])[] {
+  if (pairs === 'fixed') return SPLIT_PAIRS.map((p) => p);
+  const digits = new Rng(seed ^ 0x2f6b1a3d).permutation(MNIST_CLASSES);
+  return SPLIT_PAIRS.map((_, i) => [digits[2 * i] as number, digits[2 * i + 1] as number] as const);
+}
+
 const DEFAULT_TASKS: Readonly<Record<EmbeddedDataset, number>> = {
   'split-mnist': SPLIT_PAIRS.length,
   'permuted-mnist': 10,
@@ -98,6 +115,12 @@ function validate(spec: EmbeddedStreamSpec): void {
   const perTask = spec.samplesPerTask ?? 0;
   if (!Number.isInteger(perTask) || perTask < 0) {
     throw invalid(`samplesPerTask must be a non-negative integer (0 = all), got ${perTask}`, 'samplesPerTask');
+  }
+  if (spec.pairs !== undefined && !SPLIT_PAIRINGS.includes(spec.pairs)) {
+    throw invalid(`pairs must be one of ${SPLIT_PAIRINGS.join(', ')}, got "${String(spec.pairs)}"`, 'pairs');
+  }
+  if (spec.pairs !== undefined && spec.dataset !== 'split-mnist') {
+    throw invalid(`pairs only apply to split-mnist, not ${spec.dataset}`, 'pairs');
   }
   if (spec.angles !== undefined && spec.dataset !== 'rotated-mnist') {
     throw invalid(`angles only apply to rotated-mnist, not ${spec.dataset}`, 'angles');
@@ -142,6 +165,7 @@ export function defineTaskStream(spec: EmbeddedStreamSpec): TaskStreamDefinition
   const seeds = new Rng(spec.seed);
   const classIncremental = spec.scenario === 'class-incremental';
   const tasks: TaskDefinition[] = [];
+  const pairs = splitPairs(spec.pairs ?? 'fixed', spec.seed);
 
   for (let index = 0; index < count; index++) {
     const trainSeed = seeds.seed();
@@ -149,7 +173,7 @@ export function defineTaskStream(spec: EmbeddedStreamSpec): TaskStreamDefinition
     const transformSeed = seeds.seed();
     switch (spec.dataset) {
       case 'split-mnist': {
-        const pair = SPLIT_PAIRS[index] as readonly [number, number];
+        const pair = pairs[index] as readonly [number, number];
         tasks.push({
           name: `split-mnist-${pair[0]}-${pair[1]}`,
           index,

@@ -4,6 +4,7 @@
  * running lives in suites/run-bench.ts, drawing in suites/average-accuracy-plot.ts,
  * accuracy-heatmaps.ts and seed-figure-plot.ts (what they share in suites/plots.ts).
  */
+import type { SplitPairs } from '../data/task-streams';
 import type { Scenario } from '../core/types';
 
 export const BENCH_REPORT_FORMAT = 'lifelong-bench/1';
@@ -27,6 +28,8 @@ export interface BenchProtocol {
   readonly revisits: boolean;
   /** Test images per task used to fill the accuracy matrix (0 = all of the task's test images). */
   readonly testSamplesPerTask: number;
+  /** split-mnist: which digits pair up into tasks (absent: fixed, (0,1)...(8,9)); data/task-streams.ts splitPairs. */
+  readonly pairs?: SplitPairs;
 }
 
 /** One strategy on one scenario with one seed. Accuracies are fractions 0..1. */

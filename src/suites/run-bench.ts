@@ -12,6 +12,7 @@ import type { EngineEvent } from '../operators/events';
 import type { CreatedSource } from '../engine/create-source';
 import { averageAccuracyAfterEachTask, type BenchMachine, type BenchRun } from './bench-report';
 import { RevisitingSource } from './revisiting-source';
+import { createEmbeddedSource } from '../sources/embedded';
 import type { BenchCase } from './definitions';
 
 /** The test images of a task when the protocol says "all" (MNIST has at most 10000 per task). */
@@ -39,11 +40,20 @@ export function pipelineOf(c: BenchCase, seed: number): PipelineConfig {
   };
 }
 
-/** Iterated protocols stream through a RevisitingSource; single-pass ones through the pipeline's own source. */
+/**
+ * Iterated protocols stream through a RevisitingSource; single-pass ones through the pipeline's
+ * own source, or the same embedded stream built here when the digits pair up differently (a
+ * pipeline file cannot say that: it is a bench protocol's choice, not the daemon's).
+ */
 function sourceOf(c: BenchCase, seed: number): CreatedSource | undefined {
-  if (c.protocol.iterationsPerTask === 0) return undefined;
+  const spec = { dataset: c.dataset, tasks: c.protocol.tasks, samplesPerTask: c.protocol.samplesPerTask, seed, scenario: c.scenario, ...(c.protocol.pairs ? { pairs: c.protocol.pairs } : {}) };
+  if (c.protocol.iterationsPerTask === 0) {
+    if (!c.protocol.pairs) return undefined;
+    const source = createEmbeddedSource(spec);
+    return { source, outputUnits: source.outputUnits };
+  }
   const source = new RevisitingSource(
-    { dataset: c.dataset, tasks: c.protocol.tasks, samplesPerTask: c.protocol.samplesPerTask, seed, scenario: c.scenario },
+    spec,
     c.protocol.iterationsPerTask,
     c.protocol.batchSize,
   );

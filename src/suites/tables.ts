@@ -73,6 +73,7 @@ export function accuracyTable(runs: readonly BenchRun[], suite?: string): string
     out.push(`**${dataset}**, average accuracy (%) over all tasks after the last one, ${seeds > 1 ? `mean ± std over ${seeds} seeds` : '1 seed'}` +
       (protocol ? `; ${protocol.iterationsPerTask > 0 ? `${reference} iterations of ${protocol.batchSize} per task` : `one pass, ${protocol.samplesPerTask || 'all'} samples per task, batches of ${protocol.batchSize}`}` : '') +
       (sampled.length ? `; scored on a seeded sample of ${sampled.join('/')} test images per task` : '') +
+      (runs.some((r) => r.dataset === dataset && r.protocol.pairs === 'random') ? '; digit pairs drawn at random per seed (--pairs random)' : '') +
       (withPaper.length ? '; paper: van de Ven & Tolias 2019 (our difference in brackets, bold beyond 2 points)' : '') + '\n');
     const header = ['strategy', ...scenarios.flatMap((sc) => (withPaper.includes(sc) ? [SCENARIO_COLUMNS[sc], 'paper'] : [SCENARIO_COLUMNS[sc]]))];
     out.push(`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);

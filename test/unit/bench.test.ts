@@ -219,6 +219,11 @@ describe('bench: command line', () => {
     assert.equal(parseBenchArgs(['--suite', 'online', '--test-samples', '500']).testSamples, 500);
     const capped = benchSuite('three-scenarios-permuted-mnist', { testSamplesPerTask: 500, iterationsPerTask: 20 }).cases;
     assert.ok(capped.length > 0 && capped.every((c) => c.protocol.testSamplesPerTask === 500 && c.protocol.iterationsPerTask === 20));
+    refused(['--suite', 'online', '--pairs', 'shuffled'], '--pairs');
+    assert.equal(parseBenchArgs(['--suite', 'online', '--pairs', 'random']).pairs, 'random');
+    const paired = benchSuite('online', { pairs: 'random' }).cases;
+    assert.ok(paired.every((c) => (c.dataset === 'split-mnist' ? c.protocol.pairs === 'random' : c.protocol.pairs === undefined)));
+    assert.ok(benchSuite('three-scenarios-split-mnist').cases.every((c) => c.protocol.pairs === undefined), 'fixed pairs unless asked');
     assert.equal(parseBenchArgs(['--compare', 'dir']).mode, 'compare');
     assert.deepEqual(parseBenchArgs(['--render', 'a.json,b.json']).inputs, ['a.json', 'b.json']);
   });

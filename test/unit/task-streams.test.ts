@@ -4,7 +4,7 @@ import type { Sample, Scenario } from '../../src/core/types';
 import { SCENARIOS } from '../../src/core/types';
 import { loadMnist, mnistPixels, mnistRawPixels } from '../../src/data/mnist';
 import { rotateImage } from '../../src/data/rotate';
-import { defineTaskStream } from '../../src/data/task-streams';
+import { defineTaskStream, splitPairs } from '../../src/data/task-streams';
 import type { EmbeddedStreamSpec } from '../../src/data/task-streams';
 import { createEmbeddedSource } from '../../src/sources/embedded';
 import type { SourceContext } from '../../src/operators/source';
@@ -105,6 +105,21 @@ describe('embedded split-MNIST', () => {
     assert.equal(source.inputSize, 784);
     const units = SCENARIOS.map((scenario) => createEmbeddedSource({ dataset: 'split-mnist', seed: 1, scenario }).outputUnits);
     assert.deepEqual(units, [2, 2, 10]);
+  });
+
+  it('pairs the digits at random per seed with pairs: random, and keeps (0,1)...(8,9) by default', () => {
+    assert.deepEqual(splitPairs('fixed', 7), [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]);
+    const drawn = splitPairs('random', 7);
+    assert.deepEqual(drawn.flat().sort(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'every digit once');
+    assert.deepEqual(splitPairs('random', 7), drawn, 'the same seed, the same pairs');
+    assert.notDeepEqual(splitPairs('random', 8), drawn, 'another seed, other pairs');
+    const stream = defineTaskStream({ dataset: 'split-mnist', seed: 7, scenario: 'task-incremental', pairs: 'random' });
+    assert.deepEqual(stream.tasks.map((t) => t.digits), drawn);
+    const [first, second] = drawn[0]!;
+    assert.deepEqual([stream.tasks[0]!.label(first), stream.tasks[0]!.label(second)], ['0', '1']);
+    const fixed = defineTaskStream({ dataset: 'split-mnist', seed: 7, scenario: 'task-incremental' });
+    assert.deepEqual(stream.tasks.map((t) => t.trainSeed), fixed.tasks.map((t) => t.trainSeed), 'task seeds do not depend on the pairing');
+    assert.throws(() => defineTaskStream({ dataset: 'permuted-mnist', seed: 1, scenario: 'task-incremental', pairs: 'random' }), (e: unknown) => e instanceof ConfigError && e.key === 'pairs');
   });
 });
 
