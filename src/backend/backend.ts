@@ -93,8 +93,20 @@ function defaultLoadModule(id: string): unknown {
   if (id === NATIVE_PACKAGE['tensorflow-gpu']) assertGpuDriver();
   // TensorFlow reads its thread settings from the environment when the library creates its context.
   Object.assign(process.env, nativeThreadSettings(process.env));
+  restoreUtilIsNullOrUndefined();
   // A plain require: the native packages are optional dependencies and may be absent.
   return require(id);
+}
+
+/**
+ * tfjs-node 4.22 (the last release) calls `util.isNullOrUndefined` on every kernel with attributes
+ * (matMul among them); Node 23 removed that long-deprecated function, so on Node 24 every such op
+ * throws "isNullOrUndefined is not a function". Puts back the function, with Node's own
+ * definition, where it is missing: tfjs-node reads it from the module object at each call.
+ */
+function restoreUtilIsNullOrUndefined(): void {
+  const util = require('node:util') as { isNullOrUndefined?: (value: unknown) => boolean };
+  util.isNullOrUndefined ??= (value: unknown): boolean => value === null || value === undefined;
 }
 
 /** Why requiring a native package failed, in the words the log and BackendError use. */

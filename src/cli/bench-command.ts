@@ -132,8 +132,9 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
   }
   if (values.params !== undefined && values.module === undefined) throw usageError('params', 'goes with --module FILE');
   if (values.module !== undefined && values.suite === undefined) throw usageError('module', 'goes with --suite NAME');
-  const backend = (values.backend ?? 'auto') as BackendName;
-  if (!BACKEND_NAMES.includes(backend)) throw usageError('backend', `expects one of ${BACKEND_NAMES.join(', ')}, got "${values.backend}"`);
+  // The daemon's variable too, so that one setting (CI's LIFELONG_BACKEND=wasm) pins every command.
+  const backend = (values.backend ?? (process.env.LIFELONG_BACKEND || 'auto')) as BackendName;
+  if (!BACKEND_NAMES.includes(backend)) throw usageError('backend', `expects one of ${BACKEND_NAMES.join(', ')}, got "${backend}"${values.backend === undefined ? ' (from LIFELONG_BACKEND)' : ''}`);
   return {
     mode: values.compare !== undefined ? 'compare' : values.render !== undefined ? 'render' : 'run',
     ...(values.suite !== undefined ? { suite: values.suite as SuiteName } : {}),
