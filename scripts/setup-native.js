@@ -155,7 +155,7 @@ function fetchTensorFlow(python, variant, target) {
     const partial = `${target}.partial`;
     fs.rmSync(partial, { recursive: true, force: true });
     const extract = `
-import os, sys, zipfile
+import os, shutil, sys, zipfile
 wheel, out, libs, prefixes = sys.argv[1], sys.argv[2], sys.argv[3].split(','), tuple('tensorflow/include/' + p for p in sys.argv[4].split(','))
 with zipfile.ZipFile(wheel) as z:
     for info in z.infolist():
@@ -170,11 +170,7 @@ with zipfile.ZipFile(wheel) as z:
             continue
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         with z.open(info) as src, open(dest, 'wb') as dst:
-            while True:
-                chunk = src.read(1 << 22)
-                if not chunk:
-                    break
-                dst.write(chunk)
+            shutil.copyfileobj(src, dst, 1 << 22)
 `;
     run(python, ['-c', extract, path.join(download, wheel), partial, LIBRARIES.join(','), HEADER_PREFIXES.join(',')], 'extracting the wheel');
     for (const lib of LIBRARIES) {
@@ -202,7 +198,7 @@ function fetchCuda(python, variant, target) {
     const partial = `${target}.partial`;
     fs.rmSync(partial, { recursive: true, force: true });
     const extract = `
-import os, sys, zipfile
+import os, shutil, sys, zipfile
 out = sys.argv[1]
 for wheel in sys.argv[2:]:
     with zipfile.ZipFile(wheel) as z:
@@ -213,11 +209,7 @@ for wheel in sys.argv[2:]:
             dest = os.path.join(out, name)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             with z.open(info) as src, open(dest, 'wb') as dst:
-                while True:
-                    chunk = src.read(1 << 22)
-                    if not chunk:
-                        break
-                    dst.write(chunk)
+                shutil.copyfileobj(src, dst, 1 << 22)
 `;
     const wheels = fs.readdirSync(download).filter((f) => f.endsWith('.whl')).map((f) => path.join(download, f));
     log(`extracting ${wheels.length} CUDA wheels into ${target}`);

@@ -20,6 +20,8 @@ import { benchSuite, SUITE_NAMES, type SuiteName } from '../suites/definitions';
 import { comparisonTable, replaceMarkedSection, suiteMarkdown } from '../suites/tables';
 import type { EngineEvent } from '../operators/events';
 import { loadStrategyModule } from '../strategies/registry';
+import { loadDaemonConfig } from '../config/daemon-config';
+import { defaultDaemonConfig } from './run-command';
 import { SPLIT_PAIRINGS, type SplitPairs } from '../data/task-streams';
 import { EXIT_CODES } from './exit-codes';
 import { parseCommandArgs } from './parse-command-args';
@@ -91,7 +93,8 @@ export interface BenchArgs {
   readonly strategies?: readonly string[];
   readonly scenarios?: readonly Scenario[];
   readonly pairs?: SplitPairs;
-  readonly backend: BackendName;
+  /** --backend; absent: the daemon configuration's (config/default.json, LIFELONG_BACKEND), as for `lifelong run`. */
+  readonly backend?: BackendName;
   readonly resume: boolean;
   readonly docs?: string;
   /** A user's strategy module run as one more row, with its params (all scenarios, or per scenario). */
@@ -132,9 +135,8 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
   }
   if (values.params !== undefined && values.module === undefined) throw usageError('params', 'goes with --module FILE');
   if (values.module !== undefined && values.suite === undefined) throw usageError('module', 'goes with --suite NAME');
-  // The daemon's variable too, so that one setting (CI's LIFELONG_BACKEND=wasm) pins every command.
-  const backend = (values.backend ?? (process.env.LIFELONG_BACKEND || 'auto')) as BackendName;
-  if (!BACKEND_NAMES.includes(backend)) throw usageError('backend', `expects one of ${BACKEND_NAMES.join(', ')}, got "${backend}"${values.backend === undefined ? ' (from LIFELONG_BACKEND)' : ''}`);
+  const backend = values.backend as BackendName | undefined;
+  if (backend !== undefined && !BACKEND_NAMES.includes(backend)) throw usageError('backend', `expects one of ${BACKEND_NAMES.join(', ')}, got "${backend}"`);
   return {
     mode: values.compare !== undefined ? 'compare' : values.render !== undefined ? 'render' : 'run',
     ...(values.suite !== undefined ? { suite: values.suite as SuiteName } : {}),
@@ -146,7 +148,7 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
     ...(values.strategies !== undefined ? { strategies: values.strategies.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
     ...(values.scenarios !== undefined ? { scenarios: parseScenarios(values.scenarios) } : {}),
     ...(values.pairs !== undefined ? { pairs: parsePairs(values.pairs) } : {}),
-    backend,
+    ...(backend !== undefined ? { backend } : {}),
     resume: values.resume ?? false,
     ...(values.docs !== undefined ? { docs: values.docs } : {}),
     ...(values.module !== undefined ? { module: { path: path.resolve(values.module), params: parseModuleParams(values.params) } } : {}),
@@ -265,7 +267,8 @@ export async function benchCommand(args: readonly string[], out: Output = proces
   });
   if (suite.cases.length === 0) throw usageError('strategies', `and --scenarios leave no run in suite ${suite.name}`);
   const reportFile = options.report ?? path.join(options.out, `${suite.name}.json`);
-  const backend = await selectBackend(options.backend, () => undefined);
+  // The daemon's configuration decides, as for `lifelong run`: one setting (CI's LIFELONG_BACKEND=wasm) pins both.
+  const backend = await selectBackend(loadDaemonConfig(defaultDaemonConfig(), options.backend ? { backend: options.backend } : {}).backend, () => undefined);
   const previous = options.resume && fs.existsSync(reportFile) ? readBenchReport(reportFile) : undefined;
   if (previous && previous.suite !== suite.name) throw usageError('resume', `${reportFile} holds suite ${previous.suite}, not ${suite.name}`);
   // runKey ignores the pairing: a resumed report must hold one, or its cells would mix them.

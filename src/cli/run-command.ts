@@ -85,13 +85,18 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
 
 const DEFAULT_DAEMON_CONFIG = path.resolve(__dirname, '../../../config/default.json');
 
+/** config/default.json where the package has it (the daemon's settings before the environment's), else none. */
+export function defaultDaemonConfig(): string | undefined {
+  return fs.existsSync(DEFAULT_DAEMON_CONFIG) ? DEFAULT_DAEMON_CONFIG : undefined;
+}
+
 /** `lifelong run`: one pipeline (and its comparisons) to the end of the stream. */
 export async function runCommand(options: RunCommandOptions): Promise<number> {
   const overrides: DaemonConfigOverrides = {
     ...(options.backend ? { backend: options.backend as never } : {}),
     metrics: { ...(options.metricsPort !== undefined ? { port: options.metricsPort } : {}), ...(options.metrics ? {} : { enabled: false }) },
   };
-  const daemon = loadDaemonConfig(options.config ?? (fs.existsSync(DEFAULT_DAEMON_CONFIG) ? DEFAULT_DAEMON_CONFIG : undefined), overrides);
+  const daemon = loadDaemonConfig(options.config ?? defaultDaemonConfig(), overrides);
   const log = createLogger(daemon.log.level, daemon.log.format);
   const pipeline = withBrokers(loadPipelineConfig(options.pipeline, { moduleDirs: daemon.strategies.moduleDirs }), options.brokers ?? process.env.LIFELONG_KAFKA_BROKERS);
   if (pipeline.source.type === 'kafka' && options.compare.length > 0) {
