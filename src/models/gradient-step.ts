@@ -133,3 +133,12 @@ export function oneHotTargets(units: tf.Tensor1D, depth: number): tf.Tensor2D {
 export function classificationLoss(logits: tf.Tensor2D, units: tf.Tensor1D): tf.Scalar {
   return tf.losses.softmaxCrossEntropy(oneHotTargets(units, logits.shape[1]), logits) as tf.Scalar;
 }
+
+/**
+ * Binary cross-entropy of a sigmoid output given by its logits, summed over features, per sample
+ * (a Bernoulli reconstruction error: the VAE's loss, Expert Gate's task score). Stable form:
+ * max(l, 0) - l * x + log(1 + exp(-|l|)). Call inside tf.tidy.
+ */
+export function reconstructionCrossEntropy(logits: tf.Tensor2D, target: tf.Tensor2D): tf.Tensor1D {
+  return tf.sum(tf.add(tf.sub(tf.relu(logits), tf.mul(logits, target)), tf.log1p(tf.exp(tf.neg(tf.abs(logits))))), 1) as tf.Tensor1D;
+}

@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import { Rng } from '../core/rng';
 import type { TensorSnapshot } from '../core/tensor-snapshot';
-import { gradientStep } from './gradient-step';
+import { gradientStep, reconstructionCrossEntropy } from './gradient-step';
 import { assignSnapshot, denseLayer, snapshot, type DenseLayer } from './mlp';
 import { exportOptimizer, importOptimizer } from './optimizer-state';
 
@@ -56,8 +56,7 @@ export class TaskAutoencoder {
     const target = tf.clipByValue(x, 0, 1);
     const code = tf.relu(tf.add(tf.matMul(target, this.encoder.kernel), this.encoder.bias));
     const logits = tf.add(tf.matMul(code, this.decoder.kernel), this.decoder.bias);
-    // The sigmoid output's cross-entropy from its logits, stable form: max(l, 0) - l * x + log(1 + exp(-|l|)).
-    return tf.sum(tf.add(tf.sub(tf.relu(logits), tf.mul(logits, target)), tf.log1p(tf.exp(tf.neg(tf.abs(logits))))), 1) as tf.Tensor1D;
+    return reconstructionCrossEntropy(logits as tf.Tensor2D, target);
   }
 
   /** One step on the mean error of a batch of the task's inputs; false when the step was refused (non-finite). */

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
 import { Rng } from '../core/rng';
-import { gradientStep } from './gradient-step';
+import { gradientStep, reconstructionCrossEntropy } from './gradient-step';
 import { exportOptimizer, importOptimizer } from './optimizer-state';
 import { concatWeighted, DenseStack, relu, Sampler, type Generator, type GeneratorShape, type GeneratorState, type WeightedInputs } from './generator';
 
@@ -57,8 +57,7 @@ export class Vae implements Generator {
           const epsilon = tf.randomNormal(mu.shape, 0, 1, 'float32', epsilonSeed);
           const z = tf.add(mu, tf.mul(tf.exp(tf.mul(0.5, logVar)), epsilon)) as tf.Tensor2D;
           const logits = this.decoder.logits(z);
-          // BCE with logits, stable form: max(l, 0) - l * x + log(1 + exp(-|l|)).
-          const bce = tf.sum(tf.add(tf.sub(tf.relu(logits), tf.mul(logits, x)), tf.log1p(tf.exp(tf.neg(tf.abs(logits))))), 1);
+          const bce = reconstructionCrossEntropy(logits, x);
           const kl = tf.mul(-0.5, tf.sum(tf.sub(tf.sub(tf.add(1, logVar), tf.square(mu)), tf.exp(logVar)), 1));
           const perSample = tf.div(tf.add(bce, kl), this.shape.inputSize);
           const loss = tf.sum(tf.mul(perSample, sampleWeights)) as tf.Scalar;
