@@ -112,7 +112,14 @@ export class CheckpointStore {
     }
     this.sequence += 1;
     const file = path.join(this.directory, `checkpoint-${String(this.sequence).padStart(12, '0')}.ckpt`);
-    const bytes = await writeCheckpoint(file, content);
+    let bytes: number;
+    try {
+      bytes = await writeCheckpoint(file, content);
+    } catch (error) {
+      // A successor's prepare() removes the temporary files it finds: say why this one is gone.
+      await this.assertHolder();
+      throw error;
+    }
     try {
       await this.assertHolder();
     } catch (error) {
@@ -147,6 +154,9 @@ export class CheckpointStore {
   async claim(lease: LeaseClaim): Promise<void> {
     const fence = await this.fence();
     if (fence !== undefined && fence.epoch > lease.epoch) throw new FencedError(`checkpoint directory ${this.directory} is held by lease epoch ${fence.epoch} (${fence.owner}), newer than this trainer's ${lease.epoch}: it was taken over`);
+    await fs.promises.mkdir(this.directory, { recursive: true }).catch((error: unknown) => {
+      throw this.unusable('cannot be created', error);
+    });
     await this.writeFence({ epoch: lease.epoch, owner: lease.owner, released: false });
     this.claimed = lease;
   }

@@ -127,10 +127,11 @@ export class LeasedPipelines {
   private async serve(term: Term): Promise<void> {
     const { pipeline, lease, abort } = term;
     const store = pipeline.store();
-    await store.prepare();
     await this.awaitHandover(pipeline, store, lease, abort.signal);
     if (abort.signal.aborted) return;
     await store.claim(lease);
+    // Only now: prepare() removes temporary files, which a previous holder may still be writing.
+    await store.prepare();
     term.training = true;
     this.log.info(`pipeline ${pipeline.name}: training (lease epoch ${lease.epoch})`);
     try {

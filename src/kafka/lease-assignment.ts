@@ -37,4 +37,46 @@ export class LeaseAssignment {
   holds(topic: string): boolean {
     return this.held.has(topic);
   }
+
+  /** What this member tells the group's leader it holds, so that the leases stay put (stickyLeases). */
+  heldTopics(): string[] {
+    return [...this.held].sort();
+  }
+}
+
+/** A member of the lease group as the group's leader sees it: its id and the leases it says it holds. */
+export interface LeaseMember {
+  readonly memberId: string;
+  readonly held: readonly string[];
+}
+
+/**
+ * Who holds which lease after a rebalance: every lease stays with its holder while that keeps the
+ * members within one lease of each other, and only the surplus moves (to the members with the
+ * fewest, the lowest member id first). So a standby joining takes nothing from the active
+ * trainer of a single pipeline, a daemon joining a directory takes a fair share, and one leaving
+ * hands its leases over. A lease claimed by two members (one was dropped and came back) stays
+ * with the lowest member id.
+ */
+export function stickyLeases(members: readonly LeaseMember[], topics: readonly string[]): Map<string, string[]> {
+  const ids = members.map((m) => m.memberId).sort();
+  const assigned = new Map<string, string[]>(ids.map((id) => [id, []]));
+  if (ids.length === 0) return assigned;
+  const wanted = new Set(topics);
+  const owned = new Set<string>();
+  for (const id of ids) {
+    const member = members.find((m) => m.memberId === id) as LeaseMember;
+    for (const topic of [...member.held].sort()) {
+      if (!wanted.has(topic) || owned.has(topic)) continue;
+      owned.add(topic);
+      (assigned.get(id) as string[]).push(topic);
+    }
+  }
+  // In member id order, so the first of the equally loaded wins.
+  const lists = ids.map((id) => assigned.get(id) as string[]);
+  const fewest = (): string[] => lists.reduce((a, b) => (b.length < a.length ? b : a));
+  const most = (): string[] => lists.reduce((a, b) => (b.length > a.length ? b : a));
+  for (const topic of [...wanted].filter((t) => !owned.has(t)).sort()) fewest().push(topic);
+  while (most().length - fewest().length > 1) fewest().push(most().pop() as string);
+  return assigned;
 }

@@ -13,11 +13,11 @@
  *
  * Nothing is read from the lease topics: the consumer runs only to stay in the group.
  */
-import type { Consumer } from 'kafkajs';
+import { AssignerProtocol, type Consumer, type PartitionAssigner } from 'kafkajs';
 import { LifelongError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import type { KafkaConnection } from './connection';
-import { LeaseAssignment } from './lease-assignment';
+import { LeaseAssignment, stickyLeases } from './lease-assignment';
 
 /** The lease topic of a pipeline (pipeline names are a-z, 0-9 and '-': valid in a topic name). */
 export function leaseTopicFor(pipeline: string): string {
@@ -57,6 +57,39 @@ export interface LeaseSource {
   stop(): Promise<void>;
 }
 
+/**
+ * The group's assignor (kafkajs runs the leader's): each member's subscription carries the leases
+ * it holds (userData, JSON), and stickyLeases() moves only what balancing needs. Every lease is
+ * partition 0 of its topic.
+ */
+function leaseAssigner(held: () => readonly string[]): PartitionAssigner {
+  const name = 'LifelongStickyLeases';
+  const version = 1;
+  return () => ({
+    name,
+    version,
+    protocol: ({ topics }) => ({ name, metadata: AssignerProtocol.MemberMetadata.encode({ version, topics, userData: Buffer.from(JSON.stringify(held())) }) }),
+    assign: async ({ members, topics }) => {
+      const leases = stickyLeases(
+        members.map(({ memberId, memberMetadata }) => {
+          let said: unknown;
+          try {
+            said = JSON.parse(AssignerProtocol.MemberMetadata.decode(memberMetadata)?.userData.toString() || '[]');
+          } catch {
+            said = [];
+          }
+          return { memberId, held: Array.isArray(said) ? said.filter((t): t is string => typeof t === 'string') : [] };
+        }),
+        topics,
+      );
+      return [...leases].map(([memberId, held]) => ({
+        memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({ version, assignment: Object.fromEntries(held.map((topic) => [topic, [0]])), userData: Buffer.alloc(0) }),
+      }));
+    },
+  });
+}
+
 export class LeaseGroup implements LeaseSource {
   private readonly log: Logger;
   private readonly consumer: Consumer;
@@ -81,6 +114,7 @@ export class LeaseGroup implements LeaseSource {
       rebalanceTimeout: options.sessionTimeoutMs,
       maxWaitTimeInMs: Math.min(1000, options.heartbeatIntervalMs),
       allowAutoTopicCreation: false,
+      partitionAssigners: [leaseAssigner(() => this.assignment.heldTopics())],
     });
   }
 

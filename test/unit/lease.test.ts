@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type { CheckpointContent } from '../../src/engine/checkpoint';
 import { CheckpointStore, FencedError } from '../../src/engine/checkpoint-store';
 import { LeasedPipelines, type LeasedPipeline, type TrainPipeline } from '../../src/engine/leased-pipelines';
-import { LeaseAssignment } from '../../src/kafka/lease-assignment';
+import { LeaseAssignment, stickyLeases } from '../../src/kafka/lease-assignment';
 import type { Lease, LeaseHandlers, LeaseSource } from '../../src/kafka/lease-group';
 import type { StrategyOptions } from '../../src/strategies/strategy';
 
@@ -88,6 +88,28 @@ describe('pipeline leases and the fenced checkpoint store', () => {
       const assignment = new LeaseAssignment();
       assignment.joined('m1', { 'lease.a': [0] }, topics);
       assert.deepEqual(assignment.joined('m2', { 'lease.a': [0] }, topics), { gained: ['lease.a'], lost: ['lease.a'] });
+    });
+  });
+
+  describe('stickyLeases', () => {
+    const of = (assignment: Map<string, string[]>) => Object.fromEntries([...assignment].map(([id, topics]) => [id, [...topics].sort()]));
+
+    it('a standby joining takes nothing from the active holder', () => {
+      assert.deepEqual(of(stickyLeases([{ memberId: 'z-standby', held: [] }, { memberId: 'a-active', held: ['p'] }], ['p'])), { 'a-active': ['p'], 'z-standby': [] });
+      assert.deepEqual(of(stickyLeases([{ memberId: 'a-standby', held: [] }, { memberId: 'z-active', held: ['p'] }], ['p'])), { 'a-standby': [], 'z-active': ['p'] });
+    });
+
+    it('spreads a directory over the daemons, moving only the surplus when one joins, and hands a leaver\'s leases over', () => {
+      const two = stickyLeases([{ memberId: 'd1', held: [] }, { memberId: 'd2', held: [] }], ['a', 'b', 'c']);
+      assert.deepEqual(of(two), { d1: ['a', 'c'], d2: ['b'] });
+      const three = stickyLeases([{ memberId: 'd1', held: ['a', 'c'] }, { memberId: 'd2', held: ['b'] }, { memberId: 'd3', held: [] }], ['a', 'b', 'c']);
+      assert.deepEqual(of(three), { d1: ['a'], d2: ['b'], d3: ['c'] });
+      const left = stickyLeases([{ memberId: 'd2', held: ['b'] }, { memberId: 'd3', held: ['c'] }], ['a', 'b', 'c']);
+      assert.deepEqual(of(left), { d2: ['a', 'b'], d3: ['c'] });
+    });
+
+    it('a lease claimed twice stays with one member, and unknown topics are dropped', () => {
+      assert.deepEqual(of(stickyLeases([{ memberId: 'm2', held: ['p', 'gone'] }, { memberId: 'm1', held: ['p'] }], ['p', 'q'])), { m1: ['p'], m2: ['q'] });
     });
   });
 
