@@ -133,14 +133,16 @@ export class LeasedPipelines {
     // Only now: prepare() removes temporary files, which a previous holder may still be writing.
     await store.prepare();
     term.training = true;
-    this.log.info(`pipeline ${pipeline.name}: training (lease epoch ${lease.epoch})`);
+    // The two events a term is made of (the standby test checks that terms never overlap).
+    this.log.info(`pipeline ${pipeline.name}: training (lease epoch ${lease.epoch})`, { pipeline: pipeline.name, epoch: lease.epoch, term: 'begins' });
     try {
       await this.options.train(pipeline, store, abort.signal);
     } finally {
       term.training = false;
+      this.log.info(`pipeline ${pipeline.name}: trainer stopped`, { pipeline: pipeline.name, epoch: lease.epoch, term: 'ends' });
     }
     await store.release();
-    this.log.info(`pipeline ${pipeline.name}: stopped, checkpoint directory released`);
+    this.log.info(`pipeline ${pipeline.name}: checkpoint directory released`, { pipeline: pipeline.name, epoch: lease.epoch });
   }
 
   /** Waits until the previous holder released the store, is gone from the group, or had its time. */
