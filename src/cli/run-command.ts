@@ -22,7 +22,9 @@ import type { CommandUsage } from './usage';
 export const RUN_USAGE: CommandUsage = {
   synopsis: `  lifelong run --pipeline FILE [--report FILE] [--config FILE] [--compare STRATEGY[,STRATEGY]]
                [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--metrics-port PORT] [--no-metrics]
-               [--brokers HOST:PORT[,...]] [--checkpoint FILE] [--fresh]`,
+               [--brokers HOST:PORT[,...]] [--checkpoint FILE] [--fresh]
+  lifelong run --pipelines DIR [--lease-group NAME] [--config FILE] [--backend NAME] [--metrics-port PORT]
+               [--no-metrics] [--brokers HOST:PORT[,...]]`,
   description: `run       learns the pipeline's task stream; on a finite source exits 0 when the stream ends; on
           Kafka it runs until SIGINT/SIGTERM, then finishes the batch in hand, publishes, commits
           and exits 0 (1 when that does not finish within source.shutdownTimeoutMs).
@@ -37,6 +39,11 @@ export const RUN_USAGE: CommandUsage = {
           --fresh          Kafka: start over with a new model instead of resuming the newest checkpoint
                            of checkpoint.directory (whose checkpoints are set aside, not deleted)
           On Kafka, run resumes by default: README "Durability".
+          A pipeline with lease.enabled runs only while this daemon holds its lease: a second
+          run of it is a standby that takes over from the newest checkpoint when the first dies.
+          --pipelines DIR  run every *.json Kafka pipeline of DIR that this daemon holds the lease of;
+                           the daemons of one --lease-group (default lifelong.pipelines) share them
+          README "Scaling".
 `,
 };
 

@@ -3,13 +3,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { produceDataset, type ProducedTopic } from '../../src/cli/produce';
-import type { PipelineConfig } from '../../src/config/pipeline-config';
 import { CheckpointStore } from '../../src/engine/checkpoint-store';
 import { decodeRunState } from '../../src/engine/resume-state';
 import { killAll, readTopics, scrape, sleep, startDaemon, stop, until, type Daemon } from '../helpers/daemon-process';
-import { kafkaBrokers, kafkaSource, uniqueTopicPrefix } from '../helpers/kafka';
+import { kafkaBrokers, uniqueTopicPrefix } from '../helpers/kafka';
 import { sum } from '../helpers/kafka-daemon-run';
+import { activeOn, leasedPipeline, logEvents, produceTasks, termsOf } from '../helpers/leased-daemons';
 
 /**
  * Standby trainers and a directory of pipelines over several daemons, against a real broker (README
@@ -18,40 +17,6 @@ import { sum } from '../helpers/kafka-daemon-run';
  */
 
 const SESSION_MS = 6000;
-
-function pipelineFor(name: string, brokers: string[], prefix: string, checkpoints: string): PipelineConfig {
-  return {
-    name,
-    description: 'standby test',
-    seed: 3,
-    scenario: 'task-incremental',
-    source: kafkaSource(brokers, prefix, { commitIntervalMs: 200, sessionTimeoutMs: SESSION_MS }),
-    model: { hiddenLayers: [32], outputUnits: 2 },
-    strategy: { name: 'ewc', params: { lambda: 100 } },
-    training: { batchSize: 16, optimizer: 'adam', learningRate: 0.003, stepsPerBatch: 1, batchTimeoutMs: 500 },
-    evaluation: { probeSize: 50, holdoutEvery: 10, endedTaskLabelled: 'evaluate' },
-    checkpoint: { directory: checkpoints, everySamples: 48, everySeconds: 1, keep: 3 },
-    lease: { enabled: true, sessionTimeoutMs: SESSION_MS, heartbeatIntervalMs: 1000 },
-  };
-}
-
-async function produce(brokers: string[], prefix: string, tasks: number, samplesPerTask: number, rate: number): Promise<ProducedTopic[]> {
-  const summary = await produceDataset(
-    { dataset: 'split-mnist', tasks, samplesPerTask, brokers, topicPrefix: `${prefix}.`, rate, unlabelledFraction: 0.1, format: 'json', scenario: 'class-incremental', seed: 5, endMarker: true, clientId: `${prefix}-producer` },
-    { write: () => true } as never,
-  );
-  return [...summary.topics];
-}
-
-/** The pipelines a daemon trains now (its /healthz); undefined while it does not answer. */
-async function activeOn(daemon: Daemon): Promise<string[] | undefined> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${daemon.port}/healthz`);
-    return ((await res.json()) as { pipelines?: string[] }).pipelines;
-  } catch {
-    return undefined;
-  }
-}
 
 describe('standby trainers and pipelines spread over daemons (integration)', function () {
   this.timeout(300_000);
@@ -72,9 +37,9 @@ describe('standby trainers and pipelines spread over daemons (integration)', fun
     const TASKS = 3;
     const prefix = uniqueTopicPrefix('standby');
     const pipelineFile = path.join(dir, 'pipeline.json');
-    fs.writeFileSync(pipelineFile, JSON.stringify(pipelineFor(prefix, brokers, prefix, path.join(dir, 'checkpoints'))));
+    fs.writeFileSync(pipelineFile, JSON.stringify(leasedPipeline(prefix, brokers, path.join(dir, 'checkpoints'), SESSION_MS)));
     const trainedLog = path.join(dir, 'trained.log');
-    const producing = produce(brokers, prefix, TASKS, 200, 60);
+    const producing = produceTasks(brokers, prefix, TASKS, 200, 60);
     producing.catch(() => undefined);
     const args = ['run', '--pipeline', pipelineFile];
     const env = { LIFELONG_TRAINED_LOG: trainedLog };
@@ -127,8 +92,8 @@ describe('standby trainers and pipelines spread over daemons (integration)', fun
     fs.mkdirSync(pipelinesDir);
     const names = ['a', 'b', 'c'].map((n) => uniqueTopicPrefix(`dir-${n}`));
     for (const name of names) {
-      fs.writeFileSync(path.join(pipelinesDir, `${name}.json`), JSON.stringify(pipelineFor(name, brokers, name, path.join(dir, 'checkpoints', name))));
-      await produce(brokers, name, 1, 100, 0);
+      fs.writeFileSync(path.join(pipelinesDir, `${name}.json`), JSON.stringify(leasedPipeline(name, brokers, path.join(dir, 'checkpoints', name), SESSION_MS)));
+      await produceTasks(brokers, name, 1, 100, 0);
     }
     const args = ['run', '--pipelines', pipelinesDir, '--lease-group', group];
     // JSON logs: each daemon's terms of each pipeline, with the times they begin and end.
@@ -177,14 +142,7 @@ describe('standby trainers and pipelines spread over daemons (integration)', fun
     assert.deepEqual(violations, []);
 
     // Every pipeline's terms, over all daemons: one after the other, the gaps under a session timeout.
-    const terms = daemons.flatMap((daemon, d) => {
-      const events = logEvents(daemon).filter((e) => e.term !== undefined);
-      return events.filter((e) => e.term === 'begins').map((begin) => {
-        const end = events.find((e) => e.term === 'ends' && e.pipeline === begin.pipeline && e.epoch === begin.epoch);
-        assert.ok(end, `daemon ${d}'s term of ${begin.pipeline} ended`);
-        return { daemon: d, pipeline: begin.pipeline as string, begins: Date.parse(begin.time), ends: Date.parse(end.time) };
-      });
-    });
+    const terms = termsOf(daemons);
     const handovers: string[] = [];
     for (const name of names) {
       const mine = terms.filter((t) => t.pipeline === name).sort((a, b) => a.begins - b.begins);
@@ -200,20 +158,3 @@ describe('standby trainers and pipelines spread over daemons (integration)', fun
     process.stderr.write(`directory test: a third daemon's first pipeline ${onJoin} ms after it joined; SIGTERM of a daemon to its pipelines training elsewhere ${onLeave} ms; handovers (old trainer stopped to new one training): ${handovers.join(', ')}\n`);
   });
 });
-
-interface LogEvent {
-  readonly time: string;
-  readonly message: string;
-  readonly pipeline?: string;
-  readonly epoch?: number;
-  readonly term?: 'begins' | 'ends';
-}
-
-/** The JSON lines of a daemon's log. */
-function logEvents(daemon: Daemon): LogEvent[] {
-  return daemon
-    .stderr()
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as LogEvent);
-}
