@@ -79,6 +79,11 @@ export async function runLeased(options: LeasedRunOptions): Promise<number> {
   const { pipelines, daemon, log } = options;
   const first = pipelines[0] as KafkaPipeline;
   const lease = leaseOf(first);
+  for (const p of pipelines) {
+    // kafkajs' default where a pipeline built in code has none.
+    const data = p.source.sessionTimeoutMs ?? 30_000;
+    if (data > lease.sessionTimeoutMs) log.warn(`pipeline ${p.name}: source.sessionTimeoutMs (${data}) is above lease.sessionTimeoutMs (${lease.sessionTimeoutMs}): after a crash its successor waits the longer one for the dead member to leave the data group`);
+  }
   const metrics = new PerPipelineMetrics(daemon.metrics.maxTasks);
   const connection = new KafkaConnection({ brokers: first.source.brokers, clientId: `lifelong-lease-${os.hostname()}-${process.pid}`, ssl: first.source.ssl, sasl: first.source.sasl, log });
   const group = new LeaseGroup(connection, { groupId: options.groupId, topics: pipelines.map((p) => leaseTopicFor(p.name)), sessionTimeoutMs: lease.sessionTimeoutMs, heartbeatIntervalMs: lease.heartbeatIntervalMs, log });
