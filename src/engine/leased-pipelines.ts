@@ -52,6 +52,7 @@ export class LeasedPipelines {
   private readonly byTopic: ReadonlyMap<string, LeasedPipeline>;
   private readonly terms = new Map<string, Term>();
   private stopping = false;
+  private stopped: Promise<void> | undefined;
   /** The first failure, which `done` rejects with once everything stopped. */
   private failure: Error | undefined;
   private fail: ((error: Error) => void) | undefined;
@@ -84,13 +85,23 @@ export class LeasedPipelines {
     return [...this.terms.values()].filter((t) => t.training).map((t) => t.pipeline.name).sort();
   }
 
-  /** Stops every trainer gracefully, then leaves the group. */
-  async stop(): Promise<void> {
+  /** Stops every trainer gracefully, then leaves the group; calling again returns the same promise. */
+  stop(): Promise<void> {
+    this.stopped ??= this.stopAll();
+    return this.stopped;
+  }
+
+  private async stopAll(): Promise<void> {
     this.stopping = true;
     const terms = [...this.terms.values()];
     for (const term of terms) term.abort.abort();
     const settled = await Promise.allSettled(terms.map((t) => t.done));
-    await this.options.leases.stop();
+    try {
+      await this.options.leases.stop();
+    } catch (error) {
+      // The broker drops this member after its session timeout instead: later, but the same.
+      this.log.warn(`leaving the lease group failed: ${(error as Error).message}`);
+    }
     this.failure ??= settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')?.reason as Error | undefined;
     if (this.failure) this.fail?.(this.failure);
     else this.finish?.();
@@ -120,7 +131,7 @@ export class LeasedPipelines {
     if (this.stopping) return;
     this.failure = error;
     this.log.error(`stopping every pipeline: ${error.message}`);
-    this.stop().catch((problem: Error) => this.fail?.(problem));
+    void this.stop();
   }
 
   /** One term of holding a pipeline's lease. */
