@@ -1,25 +1,30 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../backend/backend';
-import { loadDaemonConfig, type DaemonConfigOverrides } from '../config/daemon-config';
-import { CHECKPOINT_DEFAULTS, loadPipelineConfig, type PipelineConfig } from '../config/pipeline-config';
-import { ConfigError, InterruptedError, TimeoutError, UsageError } from '../core/errors';
+import { loadDaemonConfig, type DaemonConfig, type DaemonConfigOverrides } from '../config/daemon-config';
+import { CHECKPOINT_DEFAULTS, loadPipelineConfig, type KafkaSourceConfig, type PipelineConfig } from '../config/pipeline-config';
+import { ConfigError, UsageError } from '../core/errors';
 import { createLogger, type Logger } from '../core/log';
 import { CheckpointStore } from '../engine/checkpoint-store';
 import type { RunReport } from '../engine/report';
 import { runPipeline, type DurableOptions } from '../engine/run-pipeline';
+import { leaseTopicFor } from '../kafka/lease-group';
 import { MetricsServer } from '../metrics/http-server';
 import { PerRunMetrics } from '../metrics/per-run-metrics';
 import { EXIT_CODES } from './exit-codes';
 import { formatComparison, formatMatrix, formatSummary } from './format';
+import { GracefulStop } from './graceful-stop';
 import { parseCommandArgs } from './parse-command-args';
+import { DEFAULT_LEASE_GROUP, loadPipelineDirectory, runLeased } from './pipelines-directory';
 import { TaskProgress } from './progress';
 import type { CommandUsage } from './usage';
 
 export const RUN_USAGE: CommandUsage = {
   synopsis: `  lifelong run --pipeline FILE [--report FILE] [--config FILE] [--compare STRATEGY[,STRATEGY]]
                [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--metrics-port PORT] [--no-metrics]
-               [--brokers HOST:PORT[,...]] [--checkpoint FILE] [--fresh]`,
+               [--brokers HOST:PORT[,...]] [--checkpoint FILE] [--fresh]
+  lifelong run --pipelines DIR [--lease-group NAME] [--config FILE] [--backend NAME] [--metrics-port PORT]
+               [--no-metrics] [--brokers HOST:PORT[,...]]`,
   description: `run       learns the pipeline's task stream; on a finite source exits 0 when the stream ends; on
           Kafka it runs until SIGINT/SIGTERM, then finishes the batch in hand, publishes, commits
           and exits 0 (1 when that does not finish within source.shutdownTimeoutMs).
@@ -34,11 +39,20 @@ export const RUN_USAGE: CommandUsage = {
           --fresh          Kafka: start over with a new model instead of resuming the newest checkpoint
                            of checkpoint.directory (whose checkpoints are set aside, not deleted)
           On Kafka, run resumes by default: README "Durability".
+          A pipeline with lease.enabled runs only while this daemon holds its lease: a second
+          run of it is a standby that takes over from the newest checkpoint when the first dies.
+          --pipelines DIR  run every *.json Kafka pipeline of DIR that this daemon holds the lease of;
+                           the daemons of one --lease-group (default lifelong.pipelines) share them
+          README "Scaling".
 `,
 };
 
 export interface RunCommandOptions {
-  readonly pipeline: string;
+  /** One pipeline file, or (--pipelines) a directory of them. */
+  readonly pipeline?: string;
+  readonly pipelines?: string;
+  /** The lease group of --pipelines (default DEFAULT_LEASE_GROUP). */
+  readonly leaseGroup?: string;
   readonly report?: string;
   readonly config?: string;
   /** Other strategies to run on the same stream, after the pipeline's own. */
@@ -58,6 +72,8 @@ export interface RunCommandOptions {
 export function parseRunArgs(args: readonly string[]): RunCommandOptions {
   const values = parseCommandArgs(args, {
     pipeline: { type: 'string' },
+    pipelines: { type: 'string' },
+    'lease-group': { type: 'string' },
     report: { type: 'string' },
     config: { type: 'string' },
     compare: { type: 'string' },
@@ -68,9 +84,13 @@ export function parseRunArgs(args: readonly string[]): RunCommandOptions {
     checkpoint: { type: 'string' },
     fresh: { type: 'boolean', default: false },
   });
-  if (!values.pipeline) throw new UsageError('lifelong run needs --pipeline FILE', '--pipeline');
+  if (!values.pipeline && !values.pipelines) throw new UsageError('lifelong run needs --pipeline FILE (or --pipelines DIR)', '--pipeline');
+  if (values.pipeline && values.pipelines) throw new UsageError('lifelong run takes --pipeline FILE or --pipelines DIR, not both', '--pipelines');
+  if (values['lease-group'] && !values.pipelines) throw new UsageError('--lease-group applies to --pipelines DIR (a standby of one pipeline uses the group lifelong.lease.<name>)', '--lease-group');
   return {
-    pipeline: values.pipeline,
+    ...(values.pipeline ? { pipeline: values.pipeline } : {}),
+    ...(values.pipelines ? { pipelines: values.pipelines } : {}),
+    ...(values['lease-group'] ? { leaseGroup: values['lease-group'] } : {}),
     ...(values.report ? { report: values.report } : {}),
     ...(values.config ? { config: values.config } : {}),
     compare: values.compare ? values.compare.split(',').map((s) => s.trim()).filter(Boolean) : [],
@@ -98,7 +118,15 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   };
   const daemon = loadDaemonConfig(options.config ?? defaultDaemonConfig(), overrides);
   const log = createLogger(daemon.log.level, daemon.log.format);
-  const pipeline = withBrokers(loadPipelineConfig(options.pipeline, { moduleDirs: daemon.strategies.moduleDirs }), options.brokers ?? process.env.LIFELONG_KAFKA_BROKERS);
+  const brokers = (p: PipelineConfig) => withBrokers(p, options.brokers ?? process.env.LIFELONG_KAFKA_BROKERS);
+  if (options.pipelines !== undefined) {
+    const pipelines = loadPipelineDirectory(options.pipelines, { moduleDirs: daemon.strategies.moduleDirs }, brokers);
+    return runLeasedCommand(options, daemon, log, pipelines, options.leaseGroup ?? DEFAULT_LEASE_GROUP, true);
+  }
+  const pipeline = brokers(loadPipelineConfig(options.pipeline as string, { moduleDirs: daemon.strategies.moduleDirs }));
+  if (pipeline.lease?.enabled === true && pipeline.source.type === 'kafka') {
+    return runLeasedCommand(options, daemon, log, [pipeline as PipelineConfig & { source: KafkaSourceConfig }], leaseTopicFor(pipeline.name), false);
+  }
   if (pipeline.source.type === 'kafka' && options.compare.length > 0) {
     throw new UsageError('--compare replays one finite stream for each strategy; a Kafka stream is consumed once', '--compare');
   }
@@ -122,31 +150,14 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     log.info(`metrics on http://${daemon.metrics.host}:${port}/metrics`);
   }
 
-  const abort = new AbortController();
   // A graceful stop must finish within the deadline (Kafka: batch in hand, commit, flush), else
   // the run fails with a non-zero exit; a second signal gives up at once.
-  const deadlineMs = pipeline.source.type === 'kafka' ? pipeline.source.shutdownTimeoutMs : 15_000;
-  let giveUp: ((error: Error) => void) | undefined;
-  const gaveUp = new Promise<never>((_, reject) => (giveUp = reject));
-  gaveUp.catch(() => undefined);
-  let deadline: NodeJS.Timeout | undefined;
-  const onSignal = (signal: string) => {
-    if (abort.signal.aborted) {
-      giveUp?.(new InterruptedError(`${signal} again: stopping without finishing the batch in hand`));
-      return;
-    }
-    log.warn(`${signal}: stopping after the batch in hand (deadline ${deadlineMs} ms)`);
-    abort.abort();
-    deadline = setTimeout(() => giveUp?.(new TimeoutError(`graceful shutdown did not finish within ${deadlineMs} ms`)), deadlineMs);
-    deadline.unref();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const stop = new GracefulStop(pipeline.source.type === 'kafka' ? pipeline.source.shutdownTimeoutMs : 15_000, log);
 
   const reports: RunReport[] = [];
   try {
     for (const strategy of strategies) {
-      if (abort.signal.aborted) break;
+      if (stop.signal.aborted) break;
       const progress = new TaskProgress(strategy);
       const run = runPipeline({
         pipeline,
@@ -154,7 +165,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
         ...(strategy === pipeline.strategy.name ? {} : { strategyOverride: { name: strategy, params: {} } }),
         metrics: metrics.startRun(strategy),
         log,
-        signal: abort.signal,
+        signal: stop.signal,
         ...(options.checkpoint && reports.length === 0 ? { checkpoint: options.checkpoint } : {}),
         ...(pipeline.source.type === 'kafka' ? { durable: durableOptions(pipeline, options.fresh, log) } : {}),
         onEvent: (event, recorder, expected) => {
@@ -162,7 +173,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
           progress.update(event, recorder, expected);
         },
       });
-      const report = await Promise.race([run, gaveUp]);
+      const report = await Promise.race([run, stop.gaveUp]);
       reports.push(report);
       process.stdout.write(`\n${formatMatrix(report)}\n${formatSummary(report)}\n`);
     }
@@ -173,7 +184,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
       fs.writeFileSync(options.report, `${JSON.stringify(comparisons.length ? { ...main, comparisons } : main, null, 2)}\n`);
       log.info(`report written to ${options.report}`);
     }
-    if (abort.signal.aborted) {
+    if (stop.signal.aborted) {
       // A live source has no end: a signal is how a daemon stops, and it stopped cleanly.
       if (pipeline.source.type === 'kafka') {
         log.info('stopped: the batch in hand was finished, predictions published, a checkpoint written and offsets committed');
@@ -184,11 +195,21 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     }
     return EXIT_CODES.success;
   } finally {
-    clearTimeout(deadline);
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
+    stop.dispose();
     await server?.close();
   }
+}
+
+/**
+ * A standby (one pipeline with `lease.enabled`) or a directory of pipelines: each runs only while
+ * this daemon holds its lease. Options that fit one uninterrupted run are refused.
+ */
+async function runLeasedCommand(options: RunCommandOptions, daemon: DaemonConfig, log: Logger, pipelines: ReadonlyArray<PipelineConfig & { source: KafkaSourceConfig }>, groupId: string, several: boolean): Promise<number> {
+  const refused = (['report', 'checkpoint', 'fresh'] as const).find((o) => options[o]);
+  if (refused !== undefined) throw new UsageError(`--${refused} fits one uninterrupted run; a leased pipeline runs in terms, handed between daemons`, `--${refused}`);
+  if (options.compare.length > 0) throw new UsageError('--compare replays one finite stream for each strategy; a Kafka stream is consumed once', '--compare');
+  const backend = await selectBackend(daemon.backend, (m) => log.info(m));
+  return runLeased({ pipelines, groupId, backend: backend.name, daemon, log, durable: (p) => durableOptions(p, false, log, several) });
 }
 
 /**
@@ -196,10 +217,11 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
  * `<LIFELONG_CHECKPOINT_DIRECTORY or checkpoints>/<pipeline name>` under the working directory;
  * LIFELONG_TRAINED_LOG names a file listing every sample trained (sinks/trained-log.ts).
  */
-function durableOptions(pipeline: PipelineConfig, fresh: boolean, log: Logger): DurableOptions {
+function durableOptions(pipeline: PipelineConfig, fresh: boolean, log: Logger, trainedLogPerPipeline = false): DurableOptions {
   const config = pipeline.checkpoint ?? CHECKPOINT_DEFAULTS;
   const directory = path.resolve(config.directory !== '' ? config.directory : path.join(process.env.LIFELONG_CHECKPOINT_DIRECTORY || 'checkpoints', pipeline.name));
-  const trainedLog = process.env.LIFELONG_TRAINED_LOG;
+  // Several pipelines in one process: each its own trained log, LIFELONG_TRAINED_LOG.<pipeline>.
+  const trainedLog = process.env.LIFELONG_TRAINED_LOG && trainedLogPerPipeline ? `${process.env.LIFELONG_TRAINED_LOG}.${pipeline.name}` : process.env.LIFELONG_TRAINED_LOG;
   return {
     store: new CheckpointStore(directory, config.keep, log),
     everySamples: config.everySamples,

@@ -314,6 +314,23 @@ export interface CheckpointConfig {
 /** The checkpoint section of a pipeline file that has none. */
 export const CHECKPOINT_DEFAULTS: CheckpointConfig = { directory: '', everySamples: 5000, everySeconds: 60, keep: 3 };
 
+/**
+ * A standby trainer (README "Scaling"): the pipeline runs only while this daemon holds its lease,
+ * partition 0 of the topic `lifelong.lease.<name>`, through a Kafka consumer group of every
+ * daemon started on the pipeline. `lifelong run --pipelines DIR` always leases, and takes these
+ * timings from its pipelines (they must agree).
+ */
+export interface LeaseConfig {
+  /** `lifelong run --pipeline FILE` waits for the lease before it trains (a standby). */
+  readonly enabled: boolean;
+  /** How long a dead holder keeps the lease before the group gives it to a standby (the broker's floor is 6000). */
+  readonly sessionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+}
+
+/** The lease section of a pipeline file that has none. */
+export const LEASE_DEFAULTS: LeaseConfig = { enabled: false, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 3000 };
+
 export interface PipelineConfig {
   /** Lower-case letters, digits and '-'; used in metric labels and file names. */
   readonly name: string;
@@ -330,11 +347,14 @@ export interface PipelineConfig {
   readonly checkpoint?: CheckpointConfig;
   /** Concept, input and label drift (README "Concept drift"). Always set by loadPipelineConfig; DRIFT_DEFAULTS where a pipeline built in code has none. */
   readonly drift?: ConceptDriftSettings;
+  /** Always set by loadPipelineConfig; LEASE_DEFAULTS where a pipeline built in code has none. */
+  readonly lease?: LeaseConfig;
 }
 
 /** The file's shape before the source is resolved and the module path made absolute. */
-type PipelineFile = Omit<PipelineConfig, 'source' | 'strategy' | 'checkpoint' | 'drift'> & {
+type PipelineFile = Omit<PipelineConfig, 'source' | 'strategy' | 'checkpoint' | 'drift' | 'lease'> & {
   readonly checkpoint: CheckpointConfig;
+  readonly lease: LeaseConfig;
   readonly drift: ConceptDriftSettings;
   readonly source: Record<string, unknown>;
   readonly strategy: Omit<StrategyConfig, 'module'> & { readonly module: string };
@@ -406,6 +426,11 @@ const PIPELINE_SCHEMA: convict.Schema<PipelineFile> = {
     everySeconds: { doc: 'Seconds between two checkpoints while samples flow; 0 = not on a timer.', format: formats.number({ min: 0 }), default: CHECKPOINT_DEFAULTS.everySeconds },
     keep: { doc: 'Checkpoints kept (the newest).', format: formats.integer({ min: 1 }), default: CHECKPOINT_DEFAULTS.keep },
   },
+  lease: {
+    enabled: { doc: 'Kafka: run only while holding the pipeline\'s lease (a standby trainer waits for it).', format: formats.boolean(), default: LEASE_DEFAULTS.enabled },
+    sessionTimeoutMs: { doc: 'Lease group session timeout, ms: how long a dead holder keeps the lease.', format: formats.integer({ min: 1000 }), default: LEASE_DEFAULTS.sessionTimeoutMs },
+    heartbeatIntervalMs: { doc: 'Lease group heartbeat interval, ms (below sessionTimeoutMs).', format: formats.integer({ min: 100 }), default: LEASE_DEFAULTS.heartbeatIntervalMs },
+  },
   drift: {
     detector: { doc: "Detector on each task's prequential error stream: 'adwin', 'page-hinkley' or 'none'.", format: formats.oneOf(['adwin', 'page-hinkley', 'none']), default: DRIFT_DEFAULTS.detector },
     adwin: {
@@ -475,6 +500,9 @@ export function loadPipelineConfig(file: string, options: LoadPipelineOptions = 
   }
   const drift = resolved.value?.drift;
   if (drift !== undefined && drift.adwin.delta >= 1) issues.push({ key: 'drift.adwin.delta', problem: `must be below 1, got ${drift.adwin.delta}` });
+  const lease = resolved.value?.lease;
+  if (lease !== undefined && lease.heartbeatIntervalMs >= lease.sessionTimeoutMs) issues.push({ key: 'lease.heartbeatIntervalMs', problem: `must be below lease.sessionTimeoutMs (${lease.sessionTimeoutMs}), got ${lease.heartbeatIntervalMs}` });
+  if (lease?.enabled === true && source !== undefined && source.type !== 'kafka') issues.push({ key: 'lease.enabled', problem: `a lease is taken through Kafka: the source is ${source.type}` });
   if (drift?.taskFree === true && drift.detector === 'none') issues.push({ key: 'drift.taskFree', problem: "needs a detector: drift.detector is 'none'" });
 
   if (resolved.value === undefined || source === undefined || issues.length > 0) {

@@ -30,6 +30,11 @@ export interface LifelongMetricsOptions {
    * publish side by side instead of over each other. Absent: no strategy label.
    */
   readonly strategy?: string;
+  /**
+   * Label every series with pipeline="<name>": the pipelines one daemon runs (`lifelong run
+   * --pipelines DIR`) publish side by side. Absent: no pipeline label.
+   */
+  readonly pipeline?: string;
   /** Tasks with series of their own, the newest first seen (see ExportedTasks). Default DEFAULT_MAX_TASKS. */
   readonly maxTasks?: number;
 }
@@ -228,7 +233,9 @@ export class LifelongMetrics {
       unknownYet.remove();
     }
 
-    if (options.strategy !== undefined) registry.setDefaultLabels({ strategy: options.strategy });
+    if (options.strategy !== undefined || options.pipeline !== undefined) {
+      registry.setDefaultLabels({ ...(options.strategy !== undefined ? { strategy: options.strategy } : {}), ...(options.pipeline !== undefined ? { pipeline: options.pipeline } : {}) });
+    }
     if (options.defaultMetrics ?? true) collectProcessMetrics(registry);
   }
 

@@ -11,8 +11,9 @@ import type { RunReport } from '../../src/engine/report';
 import { controlMessage, encodeBinary, encodeJson, HEADER_REASON } from '../../src/kafka';
 import { MetricsServer } from '../../src/metrics/http-server';
 import { LifelongMetrics } from '../../src/metrics/prometheus';
+import { scrape, until } from '../helpers/daemon-process';
 import { kafkaBrokers, kafkaSource, uniqueTopicPrefix } from '../helpers/kafka';
-import { parseExposition, type Series } from '../helpers/exposition';
+import type { Series } from '../helpers/exposition';
 import { freePort } from '../helpers/ports';
 
 /**
@@ -27,27 +28,6 @@ const MAIN = path.resolve(__dirname, '../../src/cli/main.js');
 
 function sum(series: readonly Series[], name: string, labels: Record<string, string> = {}): number {
   return series.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
-}
-
-async function scrape(port: number): Promise<Series[]> {
-  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-  assert.equal(res.status, 200);
-  return parseExposition(await res.text());
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 function pipelineFor(source: KafkaSourceConfig, name: string): PipelineConfig {

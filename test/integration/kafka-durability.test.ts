@@ -1,9 +1,8 @@
 import * as assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { produceDataset, type ProducedTopic } from '../../src/cli/produce';
 import type { PipelineConfig } from '../../src/config/pipeline-config';
 import { Rng } from '../../src/core/rng';
@@ -11,10 +10,11 @@ import { CheckpointStore } from '../../src/engine/checkpoint-store';
 import { decodeRunState, type RunState } from '../../src/engine/resume-state';
 import { builtinStrategies } from '../../src/strategies/registry';
 import { controlMessage, encodeJson, HEADER_SOURCE_OFFSET, HEADER_SOURCE_TOPIC } from '../../src/kafka';
-import { parseExposition, type Series } from '../helpers/exposition';
+import { killAll, readTopics, scrape, sleep, startDaemon as startCli, stop, until, type Daemon } from '../helpers/daemon-process';
+import type { Series } from '../helpers/exposition';
 import { kafkaBrokers, kafkaSource, uniqueTopicPrefix } from '../helpers/kafka';
+import { sum } from '../helpers/kafka-daemon-run';
 import { takeSamples } from '../helpers/mnist-task';
-import { freePort } from '../helpers/ports';
 
 /**
  * Durable state against a real broker (README "Durability"): the daemon as a child process, stopped
@@ -23,35 +23,6 @@ import { freePort } from '../helpers/ports';
  * trained samples are counted from the daemon's own record (LIFELONG_TRAINED_LOG), never from its
  * metrics.
  */
-
-const MAIN = path.resolve(__dirname, '../../src/cli/main.js');
-
-function sum(series: readonly Series[], name: string, labels: Record<string, string> = {}): number {
-  return series.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
-}
-
-async function scrape(port: number): Promise<Series[]> {
-  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
-  assert.equal(res.status, 200);
-  return parseExposition(await res.text());
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * `batchesBy: 'count'` makes what is learned independent of timing: micro-batches are cut only by
@@ -76,33 +47,9 @@ function pipelineFor(brokers: string[], prefix: string, dir: string, everySample
   };
 }
 
-interface Daemon {
-  readonly port: number;
-  readonly child: ChildProcess;
-  readonly exited: Promise<number | null>;
-  stderr(): string;
-}
-
-/** Every daemon started, so that none outlives a failed test. */
-const started: ChildProcess[] = [];
-
 /** The real CLI in a child process, with its trained-sample log. */
-async function startDaemon(pipelineFile: string, trainedLog: string, extra: readonly string[] = []): Promise<Daemon> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['-e', `require(${JSON.stringify(MAIN)}).main(process.argv.slice(1)).then((c) => { process.exitCode = c; setTimeout(() => process.exit(c), 2000).unref(); })`, 'run', '--pipeline', pipelineFile, '--metrics-port', String(port), ...extra], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LIFELONG_BACKEND: process.env.LIFELONG_TEST_BACKEND ?? 'auto', LIFELONG_LOG_LEVEL: 'info', LIFELONG_TRAINED_LOG: trainedLog },
-  });
-  started.push(child);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { port, child, exited, stderr: () => stderr };
-}
-
-async function stop(daemon: Daemon, signal: NodeJS.Signals): Promise<number | null> {
-  daemon.child.kill(signal);
-  return daemon.exited;
+function startDaemon(pipelineFile: string, trainedLog: string): Promise<Daemon> {
+  return startCli(['run', '--pipeline', pipelineFile], { LIFELONG_TRAINED_LOG: trainedLog });
 }
 
 async function produce(brokers: string[], prefix: string, tasks: number, samplesPerTask: number, rate: number, endMarker: boolean): Promise<ProducedTopic[]> {
@@ -112,23 +59,6 @@ async function produce(brokers: string[], prefix: string, tasks: number, samples
     quiet as never,
   );
   return [...summary.topics];
-}
-
-/** Every message of the topics from the beginning, until `enough` holds for them. */
-async function readTopics(brokers: string[], topics: readonly string[], enough: (got: readonly { topic: string; message: KafkaMessage }[]) => boolean): Promise<{ topic: string; message: KafkaMessage }[]> {
-  const kafka = new Kafka({ brokers, clientId: 'reader', logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: `reader-${Math.random().toString(36).slice(2)}`, maxWaitTimeInMs: 200 });
-  const got: { topic: string; message: KafkaMessage }[] = [];
-  await consumer.connect();
-  try {
-    for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ topic, message }) => void got.push({ topic, message }) });
-    await until(`the messages of ${topics.join(', ')}`, async () => (enough(got) ? true : undefined), 60_000);
-    await sleep(500);
-  } finally {
-    await consumer.disconnect();
-  }
-  return got;
 }
 
 /** The newest checkpoint's run state. */
@@ -203,7 +133,7 @@ describe('durable state: crash, stop and restart against a real broker (integrat
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifelong-durable-'));
   });
   afterEach(() => {
-    for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    killAll();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
