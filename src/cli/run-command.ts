@@ -210,7 +210,7 @@ function durableOptions(pipeline: PipelineConfig, fresh: boolean, log: Logger): 
 }
 
 /** The pipeline with its Kafka brokers replaced (a demo broker on another port, CI's broker). */
-function withBrokers(pipeline: PipelineConfig, brokers: string | undefined): PipelineConfig {
+export function withBrokers(pipeline: PipelineConfig, brokers: string | undefined): PipelineConfig {
   if (brokers === undefined || brokers === '') return pipeline;
   if (pipeline.source.type !== 'kafka') throw new ConfigError(`--brokers (or LIFELONG_KAFKA_BROKERS) applies to kafka sources, not ${pipeline.source.type}`, undefined, 'source.brokers');
   const list = brokers.split(',').map((b) => b.trim()).filter(Boolean);

@@ -314,6 +314,35 @@ export interface CheckpointConfig {
 /** The checkpoint section of a pipeline file that has none. */
 export const CHECKPOINT_DEFAULTS: CheckpointConfig = { directory: '', everySamples: 5000, everySeconds: 60, keep: 3 };
 
+/** Who answers prediction requests (README "Scaling"): the trainer itself, or `lifelong serve` replicas. */
+export type Serving = 'trainer' | 'replicas';
+export const SERVING: readonly Serving[] = ['trainer', 'replicas'];
+
+/**
+ * Model snapshots the trainer publishes for prediction replicas (README "Scaling"), on a compacted
+ * Kafka topic: after every task end, and with the first checkpoint after `everySamples` trained
+ * samples. Off (topic '') unless set: a single daemon needs none.
+ */
+export interface SnapshotsConfig {
+  /** The compacted topic snapshots go to; '' = none published. */
+  readonly topic: string;
+  /** Trained samples after which the next checkpoint also publishes a snapshot; 0 = at task ends only. */
+  readonly everySamples: number;
+  /** Largest chunk of a snapshot, bytes: keep it below the topic's max.message.bytes (1 MiB by default). */
+  readonly chunkBytes: number;
+}
+
+/** The snapshot section of a pipeline file that has none: no snapshots. */
+export const SNAPSHOTS_DEFAULTS: SnapshotsConfig = { topic: '', everySamples: 5000, chunkBytes: 512 * 1024 };
+
+/** Prediction replicas (`lifelong serve`). */
+export interface ReplicasConfig {
+  /** The replicas' consumer group on the request and task topics; '' = `<source.groupId>.replicas`. */
+  readonly groupId: string;
+}
+
+export const REPLICAS_DEFAULTS: ReplicasConfig = { groupId: '' };
+
 export interface PipelineConfig {
   /** Lower-case letters, digits and '-'; used in metric labels and file names. */
   readonly name: string;
@@ -330,11 +359,20 @@ export interface PipelineConfig {
   readonly checkpoint?: CheckpointConfig;
   /** Concept, input and label drift (README "Concept drift"). Always set by loadPipelineConfig; DRIFT_DEFAULTS where a pipeline built in code has none. */
   readonly drift?: ConceptDriftSettings;
+  /** Always set by loadPipelineConfig; 'trainer' where a pipeline built in code has none. */
+  readonly serving?: Serving;
+  /** Always set by loadPipelineConfig; SNAPSHOTS_DEFAULTS (none) where a pipeline built in code has none. */
+  readonly snapshots?: SnapshotsConfig;
+  /** Always set by loadPipelineConfig; REPLICAS_DEFAULTS where a pipeline built in code has none. */
+  readonly replicas?: ReplicasConfig;
 }
 
 /** The file's shape before the source is resolved and the module path made absolute. */
-type PipelineFile = Omit<PipelineConfig, 'source' | 'strategy' | 'checkpoint' | 'drift'> & {
+type PipelineFile = Omit<PipelineConfig, 'source' | 'strategy' | 'checkpoint' | 'drift' | 'serving' | 'snapshots' | 'replicas'> & {
   readonly checkpoint: CheckpointConfig;
+  readonly serving: Serving;
+  readonly snapshots: SnapshotsConfig;
+  readonly replicas: ReplicasConfig;
   readonly drift: ConceptDriftSettings;
   readonly source: Record<string, unknown>;
   readonly strategy: Omit<StrategyConfig, 'module'> & { readonly module: string };
@@ -406,6 +444,15 @@ const PIPELINE_SCHEMA: convict.Schema<PipelineFile> = {
     everySeconds: { doc: 'Seconds between two checkpoints while samples flow; 0 = not on a timer.', format: formats.number({ min: 0 }), default: CHECKPOINT_DEFAULTS.everySeconds },
     keep: { doc: 'Checkpoints kept (the newest).', format: formats.integer({ min: 1 }), default: CHECKPOINT_DEFAULTS.keep },
   },
+  serving: { doc: "Who answers prediction requests: 'trainer' (lifelong run) or 'replicas' (lifelong serve; the trainer then answers none).", format: formats.oneOf(SERVING), default: 'trainer' },
+  snapshots: {
+    topic: { doc: "Compacted topic the trainer publishes model snapshots to, for lifelong serve; '' = none.", format: formats.string({ pattern: /^[a-zA-Z0-9._-]*$/, expects: "a Kafka topic name or ''" }), default: SNAPSHOTS_DEFAULTS.topic },
+    everySamples: { doc: 'Trained samples after which the next checkpoint also publishes a snapshot; 0 = at task ends only.', format: formats.integer({ min: 0 }), default: SNAPSHOTS_DEFAULTS.everySamples },
+    chunkBytes: { doc: "Largest chunk of a snapshot, bytes; below the snapshot topic's max.message.bytes.", format: formats.integer({ min: 1024 }), default: SNAPSHOTS_DEFAULTS.chunkBytes },
+  },
+  replicas: {
+    groupId: { doc: "Consumer group of the prediction replicas; '' = <source.groupId>.replicas.", format: formats.string(), default: REPLICAS_DEFAULTS.groupId },
+  },
   drift: {
     detector: { doc: "Detector on each task's prequential error stream: 'adwin', 'page-hinkley' or 'none'.", format: formats.oneOf(['adwin', 'page-hinkley', 'none']), default: DRIFT_DEFAULTS.detector },
     adwin: {
@@ -429,6 +476,15 @@ const PIPELINE_SCHEMA: convict.Schema<PipelineFile> = {
 };
 
 const BUILTINS = builtinStrategies();
+
+/** Whether `pattern` matches all of `text`; false for a pattern that is not a regular expression (reported on its own key). */
+function matchesWhole(pattern: string, text: string): boolean {
+  try {
+    return new RegExp(`^(?:${pattern})$`).test(text);
+  } catch {
+    return false;
+  }
+}
 
 export interface LoadPipelineOptions {
   /**
@@ -476,6 +532,16 @@ export function loadPipelineConfig(file: string, options: LoadPipelineOptions = 
   const drift = resolved.value?.drift;
   if (drift !== undefined && drift.adwin.delta >= 1) issues.push({ key: 'drift.adwin.delta', problem: `must be below 1, got ${drift.adwin.delta}` });
   if (drift?.taskFree === true && drift.detector === 'none') issues.push({ key: 'drift.taskFree', problem: "needs a detector: drift.detector is 'none'" });
+
+  const snapshots = resolved.value?.snapshots;
+  if (snapshots !== undefined && snapshots.topic !== '' && source !== undefined && source.type !== 'kafka') issues.push({ key: 'snapshots.topic', problem: `snapshots go through Kafka: the source is ${source.type}` });
+  if (resolved.value?.serving === 'replicas') {
+    if (source !== undefined && source.type !== 'kafka') issues.push({ key: 'serving', problem: `'replicas' serves Kafka requests: the source is ${source.type}` });
+    else if (snapshots?.topic === '') issues.push({ key: 'snapshots.topic', problem: "must name a topic when serving is 'replicas': the replicas load the model from it" });
+  }
+  if (snapshots !== undefined && source?.type === 'kafka' && snapshots.topic !== '' && (snapshots.topic === source.requestTopic || snapshots.topic === source.deadLetterTopic || matchesWhole(source.topicPattern, snapshots.topic))) {
+    issues.push({ key: 'snapshots.topic', problem: `"${snapshots.topic}" is a task, request or dead-letter topic of this pipeline: give snapshots a topic of their own` });
+  }
 
   if (resolved.value === undefined || source === undefined || issues.length > 0) {
     throw configErrorFor(file, file, issues);

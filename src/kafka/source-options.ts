@@ -23,6 +23,13 @@ export interface KafkaSourceOptions extends KafkaClientOptions {
   readonly requestTopic?: string;
   /** Where the request topic's predictions go; default the predictions template applied to it. */
   readonly requestPredictionsTopic?: string;
+  /**
+   * Whether this daemon answers prediction requests (default true). False while prediction
+   * replicas serve them (pipeline `serving: 'replicas'`): the request topic is not read, and the
+   * unlabelled samples of task topics are passed over (done, never yielded), so no request is
+   * answered twice.
+   */
+  readonly answerRequests?: boolean;
   /** End the current task after this long without one of its messages; 0 (default) = never. */
   readonly idleTaskMs?: number;
   /** A group without committed offsets starts at the beginning of a topic (default) or its end. */

@@ -345,6 +345,12 @@ export class KafkaSource implements Source {
           await this.deadLetter(item, TASK_AGNOSTIC, 'labelled-request', `a message on the request topic ${topic} carries a label, but requests are unlabelled: send labelled samples to a task topic`);
           return undefined;
         }
+        if (decoded.sample.y === undefined && this.options.answerRequests === false) {
+          // A request on a task topic: the prediction replicas answer it.
+          this.done(item);
+          this.handOn(item);
+          return undefined;
+        }
         const ref: KafkaMessageRef = { topic, partition, offset: message.offset, key: message.key };
         this.handOn(item);
         this.issued.set(ref, { message, progress: this.ledger.progressOf(topic, partition) });
@@ -483,7 +489,7 @@ export class KafkaSource implements Source {
     if (fresh.length > 0) this.log.info(`kafka: new task topics ${fresh.join(', ')}`);
     // Fresh topics, and restored ones that exist (again).
     const toSubscribe = this.topics.taskOrder().filter((t) => names.has(t) && !this.subscribed.has(t));
-    if (this.requestTopic && names.has(this.requestTopic) && !this.subscribed.has(this.requestTopic)) toSubscribe.push(this.requestTopic);
+    if (this.requestTopic && this.options.answerRequests !== false && names.has(this.requestTopic) && !this.subscribed.has(this.requestTopic)) toSubscribe.push(this.requestTopic);
     if (toSubscribe.length > 0) await this.subscribe(toSubscribe);
     await this.followRecreatedLogs(admin);
     await this.advance(admin);
