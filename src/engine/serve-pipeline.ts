@@ -13,6 +13,7 @@ import type { SnapshotManifest } from '../kafka/snapshots/snapshot-chunks';
 import { KafkaSnapshotFollower } from '../kafka/snapshots/snapshot-follower';
 import type { ReplicaMetrics } from '../metrics/snapshot-metrics';
 import { builtinStrategies, type StrategyRegistry } from '../strategies/registry';
+import type { Strategy } from '../strategies/strategy';
 import { decodeCheckpoint } from './checkpoint';
 import { kafkaSourceOptions } from './create-source';
 import { createStrategy, describeStrategy } from './run-pipeline';
@@ -35,6 +36,22 @@ export interface ReplicaStatus {
 /** The replicas' consumer group on the request and task topics. */
 export function replicaGroupId(replicas: ReplicasConfig = REPLICAS_DEFAULTS, source: KafkaSourceConfig): string {
   return replicas.groupId !== '' ? replicas.groupId : `${source.groupId}.replicas`;
+}
+
+/**
+ * The strategy a snapshot holds, ready to answer: its checksum checked, built as the trainer built
+ * it (its strategy name and options; the pipeline's module for a user's strategy), its state imported.
+ */
+export async function strategyFromSnapshot(bytes: Buffer, label: string, pipeline: PipelineConfig, registry: StrategyRegistry = builtinStrategies()): Promise<Strategy> {
+  const checkpoint = decodeCheckpoint(label, bytes);
+  const strategy = createStrategy(describeStrategy(pipeline, registry, checkpoint.strategyName), checkpoint.options);
+  try {
+    await strategy.importState(checkpoint.state);
+  } catch (error) {
+    strategy.dispose();
+    throw error;
+  }
+  return strategy;
 }
 
 export class PredictionReplica {
@@ -118,15 +135,7 @@ export class PredictionReplica {
   /** Decodes and builds the snapshot's strategy (its checksum checked), then offers it to the served model. */
   private async load(manifest: SnapshotManifest, bytes: Buffer): Promise<void> {
     const t0 = performance.now();
-    const checkpoint = decodeCheckpoint(`snapshot version ${manifest.version}`, bytes);
-    const descriptor = describeStrategy(this.options.pipeline, this.options.registry ?? builtinStrategies(), checkpoint.strategyName);
-    const strategy = createStrategy(descriptor, checkpoint.options);
-    try {
-      await strategy.importState(checkpoint.state);
-    } catch (error) {
-      strategy.dispose();
-      throw error;
-    }
+    const strategy = await strategyFromSnapshot(bytes, `snapshot version ${manifest.version}`, this.options.pipeline, this.options.registry);
     this.model.offer({ strategy, version: manifest.version, tasks: manifest.tasks });
     const seconds = (performance.now() - t0) / 1000;
     this.options.metrics?.observeSwap(manifest.version, seconds);
