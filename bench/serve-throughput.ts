@@ -18,7 +18,6 @@
  * Markdown on stdout, progress on stderr. On a 2-core machine the replicas, the broker and the
  * producer share the two cores: more replicas cannot add cores, so throughput stops growing at 2.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -38,11 +37,10 @@ import type { Strategy, StrategyOptions } from '../src/strategies/strategy';
 import { parseExposition } from '../test/helpers/exposition';
 import { kafkaBrokers, kafkaSource, stopKafka, uniqueTopicPrefix } from '../test/helpers/kafka';
 import { sum } from '../test/helpers/kafka-daemon-run';
-import { freePort } from '../test/helpers/ports';
+import { createTopic, startCli, until, type CliProcess } from '../test/helpers/cli-process';
 
 const INPUT = 784;
 const TASKS = 5;
-const MAIN = path.resolve(__dirname, '../src/cli/main.js');
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -101,35 +99,10 @@ function pipelineFor(brokers: string[], prefix: string, dir: string): PipelineCo
   };
 }
 
-interface Replica {
-  readonly port: number;
-  readonly child: ChildProcess;
-  readonly exited: Promise<number | null>;
-}
-
-async function startReplica(pipelineFile: string, backend: BackendName): Promise<Replica> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['-e', `require(${JSON.stringify(MAIN)}).main(process.argv.slice(1)).then((c) => { process.exitCode = c; setTimeout(() => process.exit(c), 2000).unref(); })`, 'serve', '--pipeline', pipelineFile, '--metrics-port', String(port)], {
-    stdio: ['ignore', 'ignore', 'ignore'],
-    env: { ...process.env, LIFELONG_BACKEND: backend, LIFELONG_LOG_LEVEL: 'warn' },
-  });
-  return { port, child, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
-}
-
-async function scrape(replica: Replica): Promise<{ answered: number; version: number; serving: boolean }> {
+async function scrape(replica: CliProcess): Promise<{ answered: number; version: number; serving: boolean }> {
   const [metrics, health] = await Promise.all([fetch(`http://127.0.0.1:${replica.port}/metrics`).then((r) => r.text()), fetch(`http://127.0.0.1:${replica.port}/healthz`).then((r) => r.json() as Promise<{ serving?: boolean }>)]);
   const series = parseExposition(metrics);
   return { answered: sum(series, 'lifelong_requests_answered_total'), version: sum(series, 'lifelong_model_version'), serving: health.serving === true };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 async function main(): Promise<void> {
@@ -202,14 +175,11 @@ async function main(): Promise<void> {
       out.push('| replicas | requests | seconds | requests/s | answered per replica |', '|---:|---:|---:|---:|---|');
       for (const count of values.replicas.split(',').map(Number)) {
         const requestTopic = `${prefix}.requests-${count}`;
-        const admin = kafka.admin();
-        await admin.connect();
-        await admin.createTopics({ waitForLeaders: true, topics: [{ topic: requestTopic, numPartitions: 6 }] });
-        await admin.disconnect();
+        await createTopic(brokers, requestTopic, 6);
         const file = path.join(dir, `pipeline-${count}.json`);
         fs.writeFileSync(file, JSON.stringify({ ...pipeline, source: { ...pipeline.source, requestTopic, groupId: `${prefix}-group-${count}` } }));
-        const replicas: Replica[] = [];
-        for (let i = 0; i < count; i++) replicas.push(await startReplica(file, backend));
+        const replicas: CliProcess[] = [];
+        for (let i = 0; i < count; i++) replicas.push(await startCli('serve', file, { LIFELONG_BACKEND: backend, LIFELONG_LOG_LEVEL: 'warn' }));
         try {
           await until(`${count} replicas serving version ${version}`, async () => ((await Promise.all(replicas.map(scrape))).every((s) => s.serving && s.version === version) ? true : undefined), 120_000);
           // Let the group settle: every replica owns its partitions before the clock starts.

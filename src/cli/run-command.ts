@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { selectBackend } from '../backend/backend';
-import { loadDaemonConfig, type DaemonConfigOverrides } from '../config/daemon-config';
+import { loadDaemonConfig, type DaemonConfig, type DaemonConfigOverrides } from '../config/daemon-config';
 import { CHECKPOINT_DEFAULTS, loadPipelineConfig, type PipelineConfig } from '../config/pipeline-config';
 import { ConfigError, InterruptedError, TimeoutError, UsageError } from '../core/errors';
 import { createLogger, type Logger } from '../core/log';
@@ -90,8 +90,11 @@ export function defaultDaemonConfig(): string | undefined {
   return fs.existsSync(DEFAULT_DAEMON_CONFIG) ? DEFAULT_DAEMON_CONFIG : undefined;
 }
 
-/** `lifelong run`: one pipeline (and its comparisons) to the end of the stream. */
-export async function runCommand(options: RunCommandOptions): Promise<number> {
+/** What a daemon command (run, serve) is given on its command line about its configuration. */
+export type DaemonCommandOptions = Pick<RunCommandOptions, 'pipeline' | 'config' | 'backend' | 'metricsPort' | 'metrics' | 'brokers'>;
+
+/** The daemon config (file, LIFELONG_* variables, then the options), its logger, and the pipeline with its brokers replaced where asked. */
+export function loadDaemonAndPipeline(options: DaemonCommandOptions): { daemon: DaemonConfig; log: Logger; pipeline: PipelineConfig } {
   const overrides: DaemonConfigOverrides = {
     ...(options.backend ? { backend: options.backend as never } : {}),
     metrics: { ...(options.metricsPort !== undefined ? { port: options.metricsPort } : {}), ...(options.metrics ? {} : { enabled: false }) },
@@ -99,6 +102,12 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   const daemon = loadDaemonConfig(options.config ?? defaultDaemonConfig(), overrides);
   const log = createLogger(daemon.log.level, daemon.log.format);
   const pipeline = withBrokers(loadPipelineConfig(options.pipeline, { moduleDirs: daemon.strategies.moduleDirs }), options.brokers ?? process.env.LIFELONG_KAFKA_BROKERS);
+  return { daemon, log, pipeline };
+}
+
+/** `lifelong run`: one pipeline (and its comparisons) to the end of the stream. */
+export async function runCommand(options: RunCommandOptions): Promise<number> {
+  const { daemon, log, pipeline } = loadDaemonAndPipeline(options);
   if (pipeline.source.type === 'kafka' && options.compare.length > 0) {
     throw new UsageError('--compare replays one finite stream for each strategy; a Kafka stream is consumed once', '--compare');
   }
@@ -210,7 +219,7 @@ function durableOptions(pipeline: PipelineConfig, fresh: boolean, log: Logger): 
 }
 
 /** The pipeline with its Kafka brokers replaced (a demo broker on another port, CI's broker). */
-export function withBrokers(pipeline: PipelineConfig, brokers: string | undefined): PipelineConfig {
+function withBrokers(pipeline: PipelineConfig, brokers: string | undefined): PipelineConfig {
   if (brokers === undefined || brokers === '') return pipeline;
   if (pipeline.source.type !== 'kafka') throw new ConfigError(`--brokers (or LIFELONG_KAFKA_BROKERS) applies to kafka sources, not ${pipeline.source.type}`, undefined, 'source.brokers');
   const list = brokers.split(',').map((b) => b.trim()).filter(Boolean);

@@ -1,14 +1,11 @@
 import { selectBackend } from '../backend/backend';
-import { loadDaemonConfig, type DaemonConfigOverrides } from '../config/daemon-config';
-import { loadPipelineConfig } from '../config/pipeline-config';
 import { ConfigError, InterruptedError, TimeoutError, UsageError } from '../core/errors';
-import { createLogger } from '../core/log';
 import { PredictionReplica } from '../engine/serve-pipeline';
 import { MetricsServer } from '../metrics/http-server';
 import { ReplicaMetrics } from '../metrics/snapshot-metrics';
 import { EXIT_CODES } from './exit-codes';
 import { parseCommandArgs } from './parse-command-args';
-import { defaultDaemonConfig, withBrokers } from './run-command';
+import { loadDaemonAndPipeline, type DaemonCommandOptions } from './run-command';
 import type { CommandUsage } from './usage';
 
 export const SERVE_USAGE: CommandUsage = {
@@ -26,14 +23,7 @@ export const SERVE_USAGE: CommandUsage = {
 `,
 };
 
-export interface ServeCommandOptions {
-  readonly pipeline: string;
-  readonly config?: string;
-  readonly backend?: string;
-  readonly metricsPort?: string;
-  readonly metrics: boolean;
-  readonly brokers?: string;
-}
+export type ServeCommandOptions = DaemonCommandOptions;
 
 /** Parses `lifelong serve` arguments; throws UsageError naming the option. */
 export function parseServeArgs(args: readonly string[]): ServeCommandOptions {
@@ -58,13 +48,7 @@ export function parseServeArgs(args: readonly string[]): ServeCommandOptions {
 
 /** `lifelong serve`: one prediction replica, until a signal. */
 export async function serveCommand(options: ServeCommandOptions): Promise<number> {
-  const overrides: DaemonConfigOverrides = {
-    ...(options.backend ? { backend: options.backend as never } : {}),
-    metrics: { ...(options.metricsPort !== undefined ? { port: options.metricsPort } : {}), ...(options.metrics ? {} : { enabled: false }) },
-  };
-  const daemon = loadDaemonConfig(options.config ?? defaultDaemonConfig(), overrides);
-  const log = createLogger(daemon.log.level, daemon.log.format);
-  const pipeline = withBrokers(loadPipelineConfig(options.pipeline, { moduleDirs: daemon.strategies.moduleDirs }), options.brokers ?? process.env.LIFELONG_KAFKA_BROKERS);
+  const { daemon, log, pipeline } = loadDaemonAndPipeline(options);
   if (pipeline.source.type !== 'kafka') throw new ConfigError(`lifelong serve answers Kafka requests; ${options.pipeline} has a ${pipeline.source.type} source`, options.pipeline, 'source.type');
   if (pipeline.serving !== 'replicas') log.warn(`${options.pipeline} has serving '${pipeline.serving ?? 'trainer'}': its trainer answers requests too, so some are answered twice; set serving to 'replicas'`);
   await selectBackend(daemon.backend, (m) => log.info(m));

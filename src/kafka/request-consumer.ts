@@ -20,7 +20,7 @@ import { DiscoveryPoll } from './discovery-poll';
 import type { KafkaMessageRef } from './message-ref';
 import { predictionMessage, predictionsTopicFor } from './predictions-sink';
 import { OUTLAST_BROKER_RESTART, retryTransient } from './retry';
-import { KAFKA_SOURCE_DEFAULTS, type KafkaSourceOptions } from './source-options';
+import { groupConsumerConfig, KAFKA_SOURCE_DEFAULTS, taskTopicRules, type KafkaSourceOptions } from './source-options';
 import { TaskTopics } from './task-topics';
 
 /** One unlabelled sample to answer; `task` is TASK_AGNOSTIC for the request topic's. */
@@ -63,25 +63,9 @@ export class KafkaRequestConsumer {
     this.handlers = handlers;
     this.log = options.log ?? silentLogger;
     this.requestTopic = options.requestTopic ? options.requestTopic : undefined;
-    const deadLetterTopic = options.deadLetterTopic ?? KAFKA_SOURCE_DEFAULTS.deadLetterTopic;
-    this.topics = new TaskTopics(
-      {
-        topicPattern: options.topicPattern,
-        deadLetterTopic,
-        predictionsTopic: options.predictionsTopic ?? KAFKA_SOURCE_DEFAULTS.predictionsTopic,
-        requestTopic: this.requestTopic,
-        requestPredictionsTopic: options.requestPredictionsTopic,
-      },
-      this.log,
-    );
-    this.consumer = connection.kafka.consumer({
-      groupId: options.groupId,
-      ...(options.sessionTimeoutMs !== undefined ? { sessionTimeout: options.sessionTimeoutMs } : {}),
-      ...(options.heartbeatIntervalMs !== undefined ? { heartbeatInterval: options.heartbeatIntervalMs } : {}),
-      maxWaitTimeInMs: options.maxWaitTimeMs ?? KAFKA_SOURCE_DEFAULTS.maxWaitTimeMs,
-      allowAutoTopicCreation: false,
-    });
-    this.deadLetters = new DeadLetters(deadLetterTopic, connection, () => this.finished);
+    this.topics = new TaskTopics(taskTopicRules(options), this.log);
+    this.consumer = connection.kafka.consumer(groupConsumerConfig(options));
+    this.deadLetters = new DeadLetters(options.deadLetterTopic ?? KAFKA_SOURCE_DEFAULTS.deadLetterTopic, connection, () => this.finished);
     this.discovery = new DiscoveryPoll(
       options.topicDiscoveryMs ?? KAFKA_SOURCE_DEFAULTS.topicDiscoveryMs,
       () => this.subscribeNewTopics(),

@@ -1,5 +1,7 @@
+import type { ConsumerConfig } from 'kafkajs';
 import type { TaskFrom } from '../core/sample-limits';
 import type { KafkaClientOptions } from './connection';
+import type { TaskTopicRules } from './task-topics';
 
 export interface KafkaSourceOptions extends KafkaClientOptions {
   readonly groupId: string;
@@ -77,3 +79,26 @@ export const KAFKA_SOURCE_DEFAULTS = {
   drainTimeoutMs: 5000,
   closeTimeoutMs: 10_000,
 } as const;
+
+/** Which topics are tasks, and which are around them, for these options (task-topics.ts). */
+export function taskTopicRules(options: KafkaSourceOptions): TaskTopicRules {
+  return {
+    topicPattern: options.topicPattern,
+    deadLetterTopic: options.deadLetterTopic ?? KAFKA_SOURCE_DEFAULTS.deadLetterTopic,
+    predictionsTopic: options.predictionsTopic ?? KAFKA_SOURCE_DEFAULTS.predictionsTopic,
+    requestTopic: options.requestTopic ? options.requestTopic : undefined,
+    requestPredictionsTopic: options.requestPredictionsTopic,
+  };
+}
+
+/** The kafkajs consumer of the group that reads these options' topics (the trainer's source, the replicas' request consumer). */
+export function groupConsumerConfig(options: KafkaSourceOptions): ConsumerConfig {
+  return {
+    groupId: options.groupId,
+    ...(options.sessionTimeoutMs !== undefined ? { sessionTimeout: options.sessionTimeoutMs } : {}),
+    ...(options.heartbeatIntervalMs !== undefined ? { heartbeatInterval: options.heartbeatIntervalMs } : {}),
+    maxWaitTimeInMs: options.maxWaitTimeMs ?? KAFKA_SOURCE_DEFAULTS.maxWaitTimeMs,
+    // Only topics seen in the topic list are subscribed: never create one by reading it.
+    allowAutoTopicCreation: false,
+  };
+}

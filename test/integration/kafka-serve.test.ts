@@ -1,5 +1,4 @@
 import * as assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,7 +10,7 @@ import { sum } from '../helpers/kafka-daemon-run';
 import { parseExposition } from '../helpers/exposition';
 import { kafkaBrokers, kafkaSource, uniqueTopicPrefix } from '../helpers/kafka';
 import { takeSamples } from '../helpers/mnist-task';
-import { freePort } from '../helpers/ports';
+import { createTopic, startCli as startCliProcess, until, type CliProcess } from '../helpers/cli-process';
 
 /**
  * Prediction replicas against a real broker (README "Scaling"): one trainer (`lifelong run`) and
@@ -20,52 +19,23 @@ import { freePort } from '../helpers/ports';
  * exactly once, by both replicas between them, and each task's model version must reach both.
  */
 
-const MAIN = path.resolve(__dirname, '../../src/cli/main.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(100);
-  }
+/** Every child started, so that none outlives a failed test. */
+const started: CliProcess[] = [];
+
+async function startCli(command: 'run' | 'serve', pipelineFile: string): Promise<CliProcess> {
+  const daemon = await startCliProcess(command, pipelineFile);
+  started.push(daemon);
+  return daemon;
 }
 
-interface Daemon {
-  readonly port: number;
-  readonly child: ChildProcess;
-  readonly exited: Promise<number | null>;
-  stderr(): string;
-}
-
-const started: ChildProcess[] = [];
-
-async function startCli(command: 'run' | 'serve', pipelineFile: string): Promise<Daemon> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['-e', `require(${JSON.stringify(MAIN)}).main(process.argv.slice(1)).then((c) => { process.exitCode = c; setTimeout(() => process.exit(c), 2000).unref(); })`, command, '--pipeline', pipelineFile, '--metrics-port', String(port)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LIFELONG_BACKEND: process.env.LIFELONG_TEST_BACKEND ?? 'auto', LIFELONG_LOG_LEVEL: 'info' },
-  });
-  started.push(child);
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { port, child, exited, stderr: () => stderr };
-}
-
-async function health(daemon: Daemon): Promise<{ serving?: boolean; modelVersion?: number | null }> {
+async function health(daemon: CliProcess): Promise<{ serving?: boolean; modelVersion?: number | null }> {
   const res = await fetch(`http://127.0.0.1:${daemon.port}/healthz`);
   return (await res.json()) as { serving?: boolean; modelVersion?: number | null };
 }
 
-async function answered(daemon: Daemon): Promise<number> {
+async function answered(daemon: CliProcess): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${daemon.port}/metrics`);
   return sum(parseExposition(await res.text()), 'lifelong_requests_answered_total');
 }
@@ -79,7 +49,7 @@ describe('prediction replicas follow the trainer through Kafka snapshots (integr
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lifelong-serve-'));
   });
   afterEach(() => {
-    for (const child of started.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+    for (const { child } of started.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -87,11 +57,8 @@ describe('prediction replicas follow the trainer through Kafka snapshots (integr
     const prefix = uniqueTopicPrefix('serve');
     const requestTopic = `${prefix}.requests`;
     const kafka = new Kafka({ brokers, clientId: `${prefix}-test`, logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
     // Partitions bound the replicas that share the work: four for two replicas.
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: requestTopic, numPartitions: 4 }] });
-    await admin.disconnect();
+    await createTopic(brokers, requestTopic, 4);
     const pipeline: PipelineConfig = {
       name: 'serve',
       description: 'replicas test',
