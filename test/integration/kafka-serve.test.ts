@@ -102,6 +102,10 @@ describe('prediction replicas follow the trainer through Kafka snapshots (integr
       }
     })();
 
+    // Malformed requests are dead-lettered by the replicas, with the trainer's reasons.
+    const labelled = encodeJson({ x: xs[0] as Float32Array, y: 1, id: 'labelled' });
+    await producer.send({ topic: requestTopic, messages: [{ key: 'bad', value: Buffer.from('{"x": [1, 2') }, { key: 'labelled', ...labelled }] });
+
     const trainer = await startCli('run', pipelineFile);
     await produceDataset(
       { dataset: 'split-mnist', tasks: 2, samplesPerTask: 200, brokers, topicPrefix: `${prefix}.`, rate: 0, unlabelledFraction: 0.1, format: 'json', scenario: 'class-incremental', seed: 5, endMarker: true, clientId: `${prefix}-producer` },
@@ -135,6 +139,11 @@ describe('prediction replicas follow the trainer through Kafka snapshots (integr
     assert.ok(predictions.filter((p) => p.modelVersion > 0).every((p) => p.label !== null), 'a loaded model answers with a label');
     const counts = await Promise.all(replicas.map(answered));
     assert.ok(counts.every((n) => n > 0), `both replicas answered some requests: ${counts.join(', ')}`);
+    const rejections = await Promise.all(replicas.map(async (r) => parseExposition(await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text())));
+    assert.equal(rejections.reduce((a, series) => a + sum(series, 'lifelong_rejections_total', { reason: 'bad-json' }), 0), 1, 'the bad JSON request counted once');
+    assert.equal(rejections.reduce((a, series) => a + sum(series, 'lifelong_rejections_total', { reason: 'labelled-request' }), 0), 1, 'the labelled request counted once');
+    const letters = await readRaw(kafka, `${prefix}.dead-letter`, (got) => got.length >= 2);
+    assert.deepEqual(letters.map((m) => String(m.headers?.['lifelong-reason'])).sort(), ['bad-json', 'labelled-request'], 'both dead-lettered, once each');
 
     // The task topics' unlabelled samples are answered by the replicas alone, once each.
     const taskTopic = `${prefix}.split-mnist-0-1`;
@@ -149,18 +158,24 @@ describe('prediction replicas follow the trainer through Kafka snapshots (integr
   });
 });
 
-/** Every prediction on `topic` from its start, until `enough` holds. */
-async function readAll(kafka: Kafka, topic: string, enough: (got: readonly PredictionMessage[]) => boolean): Promise<PredictionMessage[]> {
+/** Every message on `topic` from its start, until `enough` holds (and a second more, to see any extra). */
+async function readRaw(kafka: Kafka, topic: string, enough: (got: readonly KafkaMessage[]) => boolean): Promise<KafkaMessage[]> {
   const consumer = kafka.consumer({ groupId: `reader-${Math.random().toString(36).slice(2)}`, maxWaitTimeInMs: 200 });
-  const got: PredictionMessage[] = [];
+  const got: KafkaMessage[] = [];
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ message }: { message: KafkaMessage }) => void got.push(JSON.parse((message.value as Buffer).toString()) as PredictionMessage) });
-    await until(`the predictions on ${topic}`, async () => (enough(got) ? true : undefined), 60_000);
+    await consumer.run({ eachMessage: async ({ message }) => void got.push(message) });
+    await until(`the messages on ${topic}`, async () => (enough(got) ? true : undefined), 60_000);
     await sleep(1000);
   } finally {
     await consumer.disconnect();
   }
   return got;
+}
+
+/** Every prediction on `topic` from its start, until `enough` holds. */
+async function readAll(kafka: Kafka, topic: string, enough: (got: readonly PredictionMessage[]) => boolean): Promise<PredictionMessage[]> {
+  const parse = (messages: readonly KafkaMessage[]) => messages.map((m) => JSON.parse((m.value as Buffer).toString()) as PredictionMessage);
+  return parse(await readRaw(kafka, topic, (got) => enough(parse(got))));
 }
