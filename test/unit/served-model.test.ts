@@ -1,4 +1,10 @@
 import * as assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import type { PipelineConfig } from '../../src/config/pipeline-config';
+import { encodeCheckpoint } from '../../src/engine/checkpoint';
+import { strategyFromSnapshot } from '../../src/engine/serve-pipeline';
+import { builtinStrategies } from '../../src/strategies/registry';
+import type { StrategyOptions } from '../../src/strategies/strategy';
 import { TASK_AGNOSTIC, type Prediction, type TaskInfo } from '../../src/core/types';
 import { NO_MODEL_YET, ServedModel, type LoadedModel } from '../../src/engine/served-model';
 import type { PredictionRequest } from '../../src/kafka/request-consumer';
@@ -108,5 +114,27 @@ describe('a replica swaps models between requests (unit)', () => {
     classIncremental.offer(agnostic);
     await classIncremental.answer(requests(2, 't1'));
     assert.deepEqual(agnostic.asked, [undefined]);
+  });
+
+  it('a model loaded from a snapshot answers like the trainer, and swapping it out frees every tensor it held', async () => {
+    const options: StrategyOptions = { scenario: 'class-incremental', inputSize: 4, hiddenLayers: [8], outputUnits: 0, optimizer: 'adam', learningRate: 0.01, stepsPerBatch: 1, seed: 1, params: { lambda: 10 } };
+    const trainer = builtinStrategies().get('ewc')(options);
+    const task = { name: 't0', index: 0 };
+    const xs = [Float32Array.of(1, 0, 0, 0), Float32Array.of(0, 1, 0, 0), Float32Array.of(0, 0, 1, 0)];
+    await trainer.beginTask(task);
+    await trainer.trainBatch(task, { xs, ys: ['a', 'b', 'a'] });
+    await trainer.endTask(task);
+    const snapshot = Buffer.concat(encodeCheckpoint({ pipeline: 'p', strategyName: 'ewc', options, state: await trainer.exportState() }));
+    const expected = await trainer.predict(undefined, xs);
+    trainer.dispose();
+    const pipeline = { strategy: { name: 'ewc', params: {} } } as unknown as PipelineConfig;
+    const before = tf.memory().numTensors;
+    const served = new ServedModel(false);
+    for (let version = 1; version <= 3; version++) served.offer({ strategy: await strategyFromSnapshot(snapshot, `snapshot ${version}`, pipeline), version, tasks: ['t0'] });
+    const answers = await served.answer(xs.map((x, i) => ({ task: 't0', x, ref: { topic: 't0', partition: 0, offset: String(i), key: null } })));
+    assert.deepEqual(answers.predictions.map((p) => p.label), expected.map((p) => p.label));
+    assert.equal(answers.modelVersion, 3);
+    served.dispose();
+    assert.equal(tf.memory().numTensors, before, 'no tensor left behind by three loads, two swaps and a dispose');
   });
 });
