@@ -131,6 +131,8 @@ async function main(): Promise<void> {
   const rng = new Rng(7);
   const reports: PublishedSnapshot[] = [];
   const connection = new KafkaConnection({ brokers, clientId: `${prefix}-bench`, log: { ...silentLogger, warn: log, error: log } });
+  // The sizes go to a topic of their own: the replicas then read the MLP's snapshot alone at start.
+  const sizesPublisher = new KafkaSnapshotPublisher({ topic: `${prefix}.snapshot-sizes`, chunkBytes: 512 * 1024, pipeline: pipeline.name, onPublished: (r) => reports.push(r), onFailed: (v, e) => log(`publish ${v} failed: ${e.message}`) }, connection, false);
   const publisher = new KafkaSnapshotPublisher({ topic: `${prefix}.snapshots`, chunkBytes: 512 * 1024, pipeline: pipeline.name, onPublished: (r) => reports.push(r), onFailed: (v, e) => log(`publish ${v} failed: ${e.message}`) }, connection, true);
   const out: string[] = [];
   let version = 0;
@@ -151,7 +153,7 @@ async function main(): Promise<void> {
           const t0 = performance.now();
           snapshot = await snapshotOf(model);
           encodeMs.push(performance.now() - t0);
-          const published = await publishOnce(publisher, ++version, snapshot, reports);
+          const published = await publishOnce(sizesPublisher, ++version, snapshot, reports);
           publishMs.push(published.seconds * 1000);
           chunks = published.chunks;
           const t1 = performance.now();
@@ -181,7 +183,9 @@ async function main(): Promise<void> {
         const replicas: CliProcess[] = [];
         for (let i = 0; i < count; i++) replicas.push(await startCli('serve', file, { LIFELONG_BACKEND: backend, LIFELONG_LOG_LEVEL: 'warn' }));
         try {
-          await until(`${count} replicas serving version ${version}`, async () => ((await Promise.all(replicas.map(scrape))).every((s) => s.serving && s.version === version) ? true : undefined), 120_000);
+          await until(`${count} replicas serving version ${version}`, async () => ((await Promise.all(replicas.map(scrape))).every((s) => s.serving && s.version === version) ? true : undefined), 600_000).catch((error: Error) => {
+            throw new Error(`${error.message}\n${replicas.map((r) => r.stderr()).join('\n')}`);
+          });
           // Let the group settle: every replica owns its partitions before the clock starts.
           await sleep(3000);
           const t0 = performance.now();
@@ -211,6 +215,7 @@ async function main(): Promise<void> {
     }
     mlp.strategy.dispose();
   } finally {
+    await sizesPublisher.close();
     await publisher.close();
     if (!values.brokers) await stopKafka();
     fs.rmSync(dir, { recursive: true, force: true });
