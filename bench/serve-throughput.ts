@@ -1,7 +1,8 @@
 /**
  * Prediction replicas (README "Scaling", issue 17 "Measure"), against a real broker:
  *
- * 1. Snapshots by model size: the split-MNIST MLP (784-400-400, five two-unit heads, EWC) and a
+ * 1. Snapshots by model size: the split-MNIST MLP (784-400-400, five two-unit heads) with finetune
+ *    (weights and Adam moments) and with EWC (plus an anchor and a Fisher diagonal per task), and a
  *    Progressive net of five columns (784-400-400 each), each trained one batch per task on five
  *    tasks. Publish = chunks and manifest produced to the compacted snapshot topic (acks=all);
  *    swap = what a replica does before a snapshot answers: checksum, decode, build, import
@@ -141,9 +142,10 @@ async function main(): Promise<void> {
     const mlp = await trainedModel('split-MNIST MLP 784-400-400, 5 heads (ewc)', 'ewc', rng);
     const mlpSnapshot = await snapshotOf(mlp);
     if (parts.has('snapshots')) {
+      const finetune = await trainedModel('split-MNIST MLP 784-400-400, 5 heads (finetune)', 'finetune', rng);
       const progressive = await trainedModel('Progressive net, 5 columns of 784-400-400', 'progressive', rng);
       out.push('| model | parameters | snapshot MB | chunks | encode ms | publish ms | swap ms |', '|---|---:|---:|---:|---:|---:|---:|');
-      for (const model of [mlp, progressive]) {
+      for (const model of [finetune, mlp, progressive]) {
         const encodeMs: number[] = [];
         const publishMs: number[] = [];
         const swapMs: number[] = [];
@@ -164,6 +166,7 @@ async function main(): Promise<void> {
         log(`${model.label}: publish ${publishMs.map((m) => m.toFixed(0)).join(', ')} ms; swap ${swapMs.map((m) => m.toFixed(0)).join(', ')} ms`);
         out.push(`| ${model.label} | ${model.strategy.parameterCount()} | ${(snapshot.length / 1e6).toFixed(1)} | ${chunks} | ${median(encodeMs).toFixed(0)} | ${median(publishMs).toFixed(0)} | ${median(swapMs).toFixed(0)} |`);
       }
+      finetune.strategy.dispose();
       progressive.strategy.dispose();
       out.push('', `Medians of ${repeats}; encode = exportState + encode (on the trainer, before the background publish); publish = chunks + manifest, acks=all, 512 KiB chunks; swap = checksum, decode, build, import on a replica.`, '');
     }
