@@ -28,7 +28,7 @@ export async function startCli(command: string, pipelineFile: string, env: Reado
 }
 
 /** Polls `probe` every 100 ms until it gives a value; rejects after `timeoutMs` with the last error. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

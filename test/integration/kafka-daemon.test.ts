@@ -12,6 +12,7 @@ import { controlMessage, encodeBinary, encodeJson, HEADER_REASON } from '../../s
 import { MetricsServer } from '../../src/metrics/http-server';
 import { LifelongMetrics } from '../../src/metrics/prometheus';
 import { kafkaBrokers, kafkaSource, uniqueTopicPrefix } from '../helpers/kafka';
+import { until } from '../helpers/cli-process';
 import { parseExposition, type Series } from '../helpers/exposition';
 import { freePort } from '../helpers/ports';
 
@@ -33,21 +34,6 @@ async function scrape(port: number): Promise<Series[]> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
   assert.equal(res.status, 200);
   return parseExposition(await res.text());
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 function pipelineFor(source: KafkaSourceConfig, name: string): PipelineConfig {

@@ -13,6 +13,7 @@ import { builtinStrategies } from '../../src/strategies/registry';
 import { controlMessage, encodeJson, HEADER_SOURCE_OFFSET, HEADER_SOURCE_TOPIC } from '../../src/kafka';
 import { parseExposition, type Series } from '../helpers/exposition';
 import { kafkaBrokers, kafkaSource, uniqueTopicPrefix } from '../helpers/kafka';
+import { until } from '../helpers/cli-process';
 import { takeSamples } from '../helpers/mnist-task';
 import { freePort } from '../helpers/ports';
 
@@ -34,21 +35,6 @@ async function scrape(port: number): Promise<Series[]> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
   assert.equal(res.status, 200);
   return parseExposition(await res.text());
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
