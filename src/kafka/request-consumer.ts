@@ -149,8 +149,7 @@ export class KafkaRequestConsumer {
         deadLetter(message, decoded.reason, decoded.detail);
       }
     }
-    if (requests.length > 0) await this.publish(requests);
-    await Promise.all(letters);
+    await Promise.all([requests.length > 0 ? this.publish(requests) : undefined, ...letters]);
     resolveOffset(batch.lastOffset());
     await heartbeat();
   }
