@@ -4,6 +4,7 @@ import { wantsHelp } from './parse-command-args';
 import { PRODUCE_USAGE, produceCommand } from './produce';
 import { parseReplayGridArgs, REPLAY_GRID_USAGE, replayGridCommand } from './replay-grid';
 import { parseRunArgs, RUN_USAGE, runCommand } from './run-command';
+import { parseServeArgs, SERVE_USAGE, serveCommand } from './serve-command';
 import { STRATEGIES_USAGE, strategiesCommand } from './strategies-command';
 import { formatCommandUsage, type CommandUsage } from './usage';
 
@@ -16,6 +17,7 @@ interface Command {
 /** Every command, in the order `lifelong help` lists them. */
 const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['run', { usage: RUN_USAGE, run: (args) => runCommand(parseRunArgs(args)) }],
+  ['serve', { usage: SERVE_USAGE, run: (args) => serveCommand(parseServeArgs(args)) }],
   ['produce', { usage: PRODUCE_USAGE, run: (args) => produceCommand(args) }],
   ['replay-grid', { usage: REPLAY_GRID_USAGE, run: (args) => replayGridCommand(parseReplayGridArgs(args)) }],
   ['bench', { usage: BENCH_USAGE, run: (args) => benchCommand(args) }],

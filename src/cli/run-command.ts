@@ -110,24 +110,38 @@ export function defaultDaemonConfig(): string | undefined {
   return fs.existsSync(DEFAULT_DAEMON_CONFIG) ? DEFAULT_DAEMON_CONFIG : undefined;
 }
 
-/** `lifelong run`: one pipeline (and its comparisons) to the end of the stream. */
-export async function runCommand(options: RunCommandOptions): Promise<number> {
+/** What a daemon command (run, serve) is given on its command line about its configuration. */
+export type DaemonCommandOptions = Pick<RunCommandOptions, 'config' | 'backend' | 'metricsPort' | 'metrics' | 'brokers'> & { readonly pipeline: string };
+
+/** The daemon config (file, LIFELONG_* variables, then the options) and its logger. */
+function loadDaemon(options: Omit<DaemonCommandOptions, 'pipeline'>): { daemon: DaemonConfig; log: Logger } {
   const overrides: DaemonConfigOverrides = {
     ...(options.backend ? { backend: options.backend as never } : {}),
     metrics: { ...(options.metricsPort !== undefined ? { port: options.metricsPort } : {}), ...(options.metrics ? {} : { enabled: false }) },
   };
   const daemon = loadDaemonConfig(options.config ?? defaultDaemonConfig(), overrides);
-  const log = createLogger(daemon.log.level, daemon.log.format);
-  const brokers = (p: PipelineConfig) => withBrokers(p, options.brokers ?? process.env.LIFELONG_KAFKA_BROKERS);
+  return { daemon, log: createLogger(daemon.log.level, daemon.log.format) };
+}
+
+/** The daemon config, its logger, and the pipeline with its brokers replaced where asked. */
+export function loadDaemonAndPipeline(options: DaemonCommandOptions): { daemon: DaemonConfig; log: Logger; pipeline: PipelineConfig } {
+  const { daemon, log } = loadDaemon(options);
+  const pipeline = withBrokers(loadPipelineConfig(options.pipeline, { moduleDirs: daemon.strategies.moduleDirs }), options.brokers ?? process.env.LIFELONG_KAFKA_BROKERS);
+  return { daemon, log, pipeline };
+}
+
+/** `lifelong run`: one pipeline (and its comparisons) to the end of the stream, or leased pipelines (README "Scaling"). */
+export async function runCommand(options: RunCommandOptions): Promise<number> {
   if (options.pipelines !== undefined) {
-    const pipelines = loadPipelineDirectory(options.pipelines, { moduleDirs: daemon.strategies.moduleDirs }, brokers);
+    const { daemon, log } = loadDaemon(options);
+    const pipelines = loadPipelineDirectory(options.pipelines, { moduleDirs: daemon.strategies.moduleDirs }, (p) => withBrokers(p, options.brokers ?? process.env.LIFELONG_KAFKA_BROKERS));
     return runLeasedCommand(options, daemon, log, pipelines, options.leaseGroup ?? DEFAULT_LEASE_GROUP, true);
   }
-  const pipeline = brokers(loadPipelineConfig(options.pipeline as string, { moduleDirs: daemon.strategies.moduleDirs }));
+  const { daemon, log, pipeline } = loadDaemonAndPipeline({ ...options, pipeline: options.pipeline as string });
   if (pipeline.lease?.enabled === true && pipeline.source.type === 'kafka') {
     return runLeasedCommand(options, daemon, log, [pipeline as PipelineConfig & { source: KafkaSourceConfig }], leaseTopicFor(pipeline.name), false);
   }
-  if (pipeline.source.type === 'kafka' && options.compare.length > 0) {
+ if (pipeline.source.type === 'kafka' && options.compare.length > 0) {
     throw new UsageError('--compare replays one finite stream for each strategy; a Kafka stream is consumed once', '--compare');
   }
   const strategies = [pipeline.strategy.name, ...options.compare];

@@ -331,6 +331,35 @@ export interface LeaseConfig {
 /** The lease section of a pipeline file that has none. */
 export const LEASE_DEFAULTS: LeaseConfig = { enabled: false, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 3000 };
 
+/** Who answers prediction requests (README "Scaling"): the trainer itself, or `lifelong serve` replicas. */
+export type Serving = 'trainer' | 'replicas';
+export const SERVING: readonly Serving[] = ['trainer', 'replicas'];
+
+/**
+ * Model snapshots the trainer publishes for prediction replicas (README "Scaling"), on a compacted
+ * Kafka topic: after every task end, and with the first checkpoint after `everySamples` trained
+ * samples. Off (topic '') unless set: a single daemon needs none.
+ */
+export interface SnapshotsConfig {
+  /** The compacted topic snapshots go to; '' = none published. */
+  readonly topic: string;
+  /** Trained samples after which the next checkpoint also publishes a snapshot; 0 = at task ends only. */
+  readonly everySamples: number;
+  /** Largest chunk of a snapshot, bytes: keep it below the topic's max.message.bytes (1 MiB by default). */
+  readonly chunkBytes: number;
+}
+
+/** The snapshot section of a pipeline file that has none: no snapshots. */
+export const SNAPSHOTS_DEFAULTS: SnapshotsConfig = { topic: '', everySamples: 5000, chunkBytes: 512 * 1024 };
+
+/** Prediction replicas (`lifelong serve`). */
+export interface ReplicasConfig {
+  /** The replicas' consumer group on the request and task topics; '' = `<source.groupId>.replicas`. */
+  readonly groupId: string;
+}
+
+export const REPLICAS_DEFAULTS: ReplicasConfig = { groupId: '' };
+
 export interface PipelineConfig {
   /** Lower-case letters, digits and '-'; used in metric labels and file names. */
   readonly name: string;
@@ -349,12 +378,21 @@ export interface PipelineConfig {
   readonly drift?: ConceptDriftSettings;
   /** Always set by loadPipelineConfig; LEASE_DEFAULTS where a pipeline built in code has none. */
   readonly lease?: LeaseConfig;
+  /** Always set by loadPipelineConfig; 'trainer' where a pipeline built in code has none. */
+  readonly serving?: Serving;
+  /** Always set by loadPipelineConfig; SNAPSHOTS_DEFAULTS (none) where a pipeline built in code has none. */
+  readonly snapshots?: SnapshotsConfig;
+  /** Always set by loadPipelineConfig; REPLICAS_DEFAULTS where a pipeline built in code has none. */
+  readonly replicas?: ReplicasConfig;
 }
 
 /** The file's shape before the source is resolved and the module path made absolute. */
-type PipelineFile = Omit<PipelineConfig, 'source' | 'strategy' | 'checkpoint' | 'drift' | 'lease'> & {
+type PipelineFile = Omit<PipelineConfig, 'source' | 'strategy' | 'checkpoint' | 'drift' | 'lease' | 'serving' | 'snapshots' | 'replicas'> & {
   readonly checkpoint: CheckpointConfig;
   readonly lease: LeaseConfig;
+  readonly serving: Serving;
+  readonly snapshots: SnapshotsConfig;
+  readonly replicas: ReplicasConfig;
   readonly drift: ConceptDriftSettings;
   readonly source: Record<string, unknown>;
   readonly strategy: Omit<StrategyConfig, 'module'> & { readonly module: string };
@@ -431,6 +469,15 @@ const PIPELINE_SCHEMA: convict.Schema<PipelineFile> = {
     sessionTimeoutMs: { doc: 'Lease group session timeout, ms: how long a dead holder keeps the lease.', format: formats.integer({ min: 1000 }), default: LEASE_DEFAULTS.sessionTimeoutMs },
     heartbeatIntervalMs: { doc: 'Lease group heartbeat interval, ms (below sessionTimeoutMs).', format: formats.integer({ min: 100 }), default: LEASE_DEFAULTS.heartbeatIntervalMs },
   },
+  serving: { doc: "Who answers prediction requests: 'trainer' (lifelong run) or 'replicas' (lifelong serve; the trainer then answers none).", format: formats.oneOf(SERVING), default: 'trainer' },
+  snapshots: {
+    topic: { doc: "Compacted topic the trainer publishes model snapshots to, for lifelong serve; '' = none.", format: formats.string({ pattern: /^[a-zA-Z0-9._-]*$/, expects: "a Kafka topic name or ''" }), default: SNAPSHOTS_DEFAULTS.topic },
+    everySamples: { doc: 'Trained samples after which the next checkpoint also publishes a snapshot; 0 = at task ends only.', format: formats.integer({ min: 0 }), default: SNAPSHOTS_DEFAULTS.everySamples },
+    chunkBytes: { doc: "Largest chunk of a snapshot, bytes; below the snapshot topic's max.message.bytes.", format: formats.integer({ min: 1024 }), default: SNAPSHOTS_DEFAULTS.chunkBytes },
+  },
+  replicas: {
+    groupId: { doc: "Consumer group of the prediction replicas; '' = <source.groupId>.replicas.", format: formats.string(), default: REPLICAS_DEFAULTS.groupId },
+  },
   drift: {
     detector: { doc: "Detector on each task's prequential error stream: 'adwin', 'page-hinkley' or 'none'.", format: formats.oneOf(['adwin', 'page-hinkley', 'none']), default: DRIFT_DEFAULTS.detector },
     adwin: {
@@ -454,6 +501,15 @@ const PIPELINE_SCHEMA: convict.Schema<PipelineFile> = {
 };
 
 const BUILTINS = builtinStrategies();
+
+/** Whether `pattern` matches all of `text`; false for a pattern that is not a regular expression (reported on its own key). */
+function matchesWhole(pattern: string, text: string): boolean {
+  try {
+    return new RegExp(`^(?:${pattern})$`).test(text);
+  } catch {
+    return false;
+  }
+}
 
 export interface LoadPipelineOptions {
   /**
@@ -504,6 +560,16 @@ export function loadPipelineConfig(file: string, options: LoadPipelineOptions = 
   if (lease !== undefined && lease.heartbeatIntervalMs >= lease.sessionTimeoutMs) issues.push({ key: 'lease.heartbeatIntervalMs', problem: `must be below lease.sessionTimeoutMs (${lease.sessionTimeoutMs}), got ${lease.heartbeatIntervalMs}` });
   if (lease?.enabled === true && source !== undefined && source.type !== 'kafka') issues.push({ key: 'lease.enabled', problem: `a lease is taken through Kafka: the source is ${source.type}` });
   if (drift?.taskFree === true && drift.detector === 'none') issues.push({ key: 'drift.taskFree', problem: "needs a detector: drift.detector is 'none'" });
+
+  const snapshots = resolved.value?.snapshots;
+  if (snapshots !== undefined && snapshots.topic !== '' && source !== undefined && source.type !== 'kafka') issues.push({ key: 'snapshots.topic', problem: `snapshots go through Kafka: the source is ${source.type}` });
+  if (resolved.value?.serving === 'replicas') {
+    if (source !== undefined && source.type !== 'kafka') issues.push({ key: 'serving', problem: `'replicas' serves Kafka requests: the source is ${source.type}` });
+    else if (snapshots?.topic === '') issues.push({ key: 'snapshots.topic', problem: "must name a topic when serving is 'replicas': the replicas load the model from it" });
+  }
+  if (snapshots !== undefined && source?.type === 'kafka' && snapshots.topic !== '' && (snapshots.topic === source.requestTopic || snapshots.topic === source.deadLetterTopic || matchesWhole(source.topicPattern, snapshots.topic))) {
+    issues.push({ key: 'snapshots.topic', problem: `"${snapshots.topic}" is a task, request or dead-letter topic of this pipeline: give snapshots a topic of their own` });
+  }
 
   if (resolved.value === undefined || source === undefined || issues.length > 0) {
     throw configErrorFor(file, file, issues);

@@ -1,10 +1,14 @@
 import { lastValueFrom, tap } from 'rxjs';
-import type { PipelineConfig } from '../config/pipeline-config';
+import { SNAPSHOTS_DEFAULTS, type KafkaSourceConfig, type PipelineConfig } from '../config/pipeline-config';
 import { silentLogger, type Logger } from '../core/log';
 import { RateLimitedWarnings } from '../core/rate-limited-log';
 import type { LifelongMetrics } from '../metrics/prometheus';
 import type { EngineEvent } from '../operators/events';
-import { createSource, type CreatedSource } from './create-source';
+import { createSource, kafkaSourceOptions, type CreatedSource } from './create-source';
+import { KafkaConnection } from '../kafka/connection';
+import { KafkaSnapshotPublisher } from '../kafka/snapshots/snapshot-publisher';
+import { SnapshotPublishMetrics } from '../metrics/snapshot-metrics';
+import { SnapshotTrigger } from './snapshot-trigger';
 import { publishMetrics, recordRun } from '../sinks/prometheus-sink';
 import { RunRecorder } from '../sinks/run-recorder';
 import { scenarioWarning, type StrategyDescriptor } from '../strategies/descriptor';
@@ -80,7 +84,7 @@ export function createStrategy(descriptor: StrategyDescriptor, options: Strategy
 export async function runPipeline(options: RunPipelineOptions): Promise<RunReport> {
   const { pipeline } = options;
   const log = options.log ?? silentLogger;
-  const { source, outputUnits, sink } = options.source ?? createSource(pipeline.source, pipeline.scenario, pipeline.seed, log, options.metrics);
+  const { source, outputUnits, sink } = options.source ?? createSource(pipeline.source, pipeline.scenario, pipeline.seed, log, options.metrics, pipeline.serving);
   // 0 (a Kafka source, no model.outputUnits): heads start empty and grow a unit per new label.
   const units = pipeline.model.outputUnits || outputUnits;
   const name = options.strategyOverride?.name ?? pipeline.strategy.name;
@@ -116,15 +120,18 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
   let trainedLog: TrainedLog | undefined;
   let resumed: EngineSnapshot | undefined;
   let writer: CheckpointWriter | undefined;
+  // Snapshots go out with durable checkpoints: a Kafka daemon only (README "Scaling").
+  const snapshots = durable && pipeline.source.type === 'kafka' ? snapshotTrigger(pipeline, pipeline.source, { pipeline: pipeline.name, strategyName: name, options: strategyOptions }, log, metrics) : undefined;
   try {
     if (durable) {
       trainedLog = durable.trainedLog ? new TrainedLog(durable.trainedLog) : undefined;
       resumed = await resume(durable, { pipeline: pipeline.name, strategyName: name, options: strategyOptions, source: source.description }, strategy, recorder, trainedLog, log, metrics);
-      writer = checkpointWriter(durable, { pipeline: pipeline.name, strategyName: name, options: strategyOptions, source: source.description }, strategy, recorder, trainedLog, log, metrics);
+      writer = checkpointWriter(durable, { pipeline: pipeline.name, strategyName: name, options: strategyOptions, source: source.description }, strategy, recorder, trainedLog, log, metrics, snapshots);
     }
   } catch (error) {
     strategy.dispose();
     trainedLog?.close();
+    await snapshots?.close(0).catch(() => undefined);
     await source.close().catch(() => undefined);
     throw error;
   }
@@ -173,6 +180,7 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
       tap((event) => event.kind === 'step-outcome' && logDrifts(event, log)),
       recordRun(recorder),
       tap((event) => event.kind === 'step-outcome' && trainedLog?.record(event)),
+      tap((event) => event.kind === 'step-outcome' && snapshots?.noteStep(event)),
       metrics ? publishMetrics(metrics, recorder) : tap(),
       tap((event) => options.onEvent?.(event, recorder, expected)),
     );
@@ -191,7 +199,8 @@ export async function runPipeline(options: RunPipelineOptions): Promise<RunRepor
   trainedLog?.close();
   // The sink flushes first, then the source commits and disconnects; a failure here (a
   // shutdown past its deadline) fails the run, so the daemon exits non-zero.
-  const shutdown = await Promise.allSettled([sink?.close()]).then(async ([closed]) => [closed, ...(await Promise.allSettled([source.close()]))]);
+  const shutdownMs = pipeline.source.type === 'kafka' ? pipeline.source.shutdownTimeoutMs : 0;
+  const shutdown = await Promise.allSettled([sink?.close(), snapshots?.close(shutdownMs)]).then(async ([closed]) => [closed, ...(await Promise.allSettled([source.close()]))]);
   const problems = shutdown.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
   if (failure !== undefined) {
     for (const problem of problems) log.error(`shutting down after the failure also failed: ${problem.message}`, { stack: problem.stack ?? '' });
@@ -274,16 +283,17 @@ async function resume(durable: DurableOptions, identity: RunIdentity, strategy: 
 }
 
 /** Writes each engine snapshot with the strategy and the record into the store. */
-function checkpointWriter(durable: DurableOptions, identity: RunIdentity, strategy: Strategy, recorder: RunRecorder, trainedLog: TrainedLog | undefined, log: Logger, metrics: LifelongMetrics | undefined): CheckpointWriter {
+function checkpointWriter(durable: DurableOptions, identity: RunIdentity, strategy: Strategy, recorder: RunRecorder, trainedLog: TrainedLog | undefined, log: Logger, metrics: LifelongMetrics | undefined, snapshots: SnapshotTrigger | undefined): CheckpointWriter {
   return {
     write: async (engine, reason) => {
       const t0 = performance.now();
       const trainedLogBytes = trainedLog?.sync();
+      const state = await strategy.exportState();
       const { file, bytes } = await durable.store.write({
         pipeline: identity.pipeline,
         strategyName: identity.strategyName,
         options: identity.options,
-        state: await strategy.exportState(),
+        state,
         run: encodeRunState({ source: identity.source, engine, recorder: recorder.exportState(), ...(trainedLogBytes !== undefined ? { trainedLogBytes } : {}) }),
       });
       const ms = performance.now() - t0;
@@ -291,6 +301,32 @@ function checkpointWriter(durable: DurableOptions, identity: RunIdentity, strate
       const message = `checkpoint ${file} written (${reason}): ${(bytes / 1e6).toFixed(2)} MB in ${ms.toFixed(0)} ms, model version ${engine.modelVersion}`;
       if (reason === 'task-end' || reason === 'shutdown') log.info(message);
       else log.debug(message);
+      snapshots?.afterCheckpoint(engine, reason, state);
     },
   };
+}
+
+/** The pipeline's snapshot publishing, if it has a snapshot topic: on a connection of its own, so a large snapshot never queues predictions behind it. */
+function snapshotTrigger(pipeline: PipelineConfig, source: KafkaSourceConfig, identity: { pipeline: string; strategyName: string; options: StrategyOptions }, log: Logger, metrics: LifelongMetrics | undefined): SnapshotTrigger | undefined {
+  const config = pipeline.snapshots ?? SNAPSHOTS_DEFAULTS;
+  if (config.topic === '') return undefined;
+  const counted = metrics ? new SnapshotPublishMetrics(metrics.registry) : undefined;
+  const publisher = new KafkaSnapshotPublisher(
+    {
+      topic: config.topic,
+      chunkBytes: config.chunkBytes,
+      pipeline: pipeline.name,
+      onPublished: ({ version, bytes, chunks, seconds }) => {
+        counted?.observePublished(version, bytes, seconds);
+        log.info(`snapshot version ${version} published to ${config.topic}: ${(bytes / 1e6).toFixed(2)} MB in ${chunks} chunks, ${(seconds * 1000).toFixed(0)} ms`);
+      },
+      onFailed: (version, error) => {
+        counted?.countFailure();
+        log.warn(`snapshot version ${version} was not published to ${config.topic}: ${error.message}; the next task end or ${config.everySamples} samples publish a newer one`);
+      },
+    },
+    new KafkaConnection({ ...kafkaSourceOptions(source, log), clientId: `${source.clientId}-snapshots` }),
+    true,
+  );
+  return new SnapshotTrigger(publisher, config.everySamples, identity);
 }

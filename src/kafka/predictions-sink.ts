@@ -1,5 +1,5 @@
 import type { KafkaMessage } from 'kafkajs';
-import { TASK_AGNOSTIC, type Label, type TaskName } from '../core/types';
+import { TASK_AGNOSTIC, type Label, type Prediction, type TaskName } from '../core/types';
 import type { SampleEvent, StepOutcome } from '../operators/events';
 import type { StepSink } from '../operators/step-sink';
 import { encodeJson } from './codec';
@@ -31,6 +31,10 @@ export interface PredictionMessage {
   /** Why `label` is null (Prediction.reason); absent when there is a label. */
   readonly reason?: string;
   readonly probabilities: Readonly<Record<Label, number>>;
+  /**
+   * The version of the model that answered: the trainer's model version, or on a prediction
+   * replica the version of the snapshot it serves (0 before it has loaded any).
+   */
   readonly modelVersion: number;
   /** Present where the strategy had to infer the task. */
   readonly inferredTask?: TaskName;
@@ -41,6 +45,28 @@ export interface PredictionMessage {
   readonly sourceOffset: string;
   /** ISO 8601, when the message was built. */
   readonly predictedAt: string;
+}
+
+/**
+ * The prediction message answering one Kafka sample: built alike by the trainer's sink and by the
+ * prediction replicas (`lifelong serve`), whose `modelVersion` is the snapshot's.
+ */
+export function predictionMessage(sample: { readonly task: TaskName; readonly id?: string }, prediction: Prediction, modelVersion: number, ref: KafkaMessageRef, predictedAt: string): PredictionMessage {
+  const request = sample.task === TASK_AGNOSTIC;
+  return {
+    id: sample.id ?? null,
+    task: request ? (prediction.inferredTask ?? null) : sample.task,
+    label: prediction.label,
+    ...(prediction.reason !== undefined ? { reason: prediction.reason } : {}),
+    probabilities: prediction.probabilities,
+    modelVersion,
+    ...(prediction.inferredTask !== undefined ? { inferredTask: prediction.inferredTask } : {}),
+    ...(prediction.confidence !== undefined ? { confidence: prediction.confidence } : {}),
+    sourceTopic: ref.topic,
+    sourcePartition: ref.partition,
+    sourceOffset: ref.offset,
+    predictedAt,
+  };
 }
 
 /** The topic a prediction for a message of `sourceTopic` goes to. */
@@ -85,21 +111,7 @@ export class KafkaPredictionSink implements StepSink {
       if (kind !== 'predicted' || event === undefined || prediction === undefined) return;
       const ref = event.sample.ref;
       if (!isKafkaMessageRef(ref)) return;
-      const request = event.task.name === TASK_AGNOSTIC;
-      const value: PredictionMessage = {
-        id: event.sample.id ?? null,
-        task: request ? (prediction.inferredTask ?? null) : event.task.name,
-        label: prediction.label,
-        ...(prediction.reason !== undefined ? { reason: prediction.reason } : {}),
-        probabilities: prediction.probabilities,
-        modelVersion: outcome.modelVersion,
-        ...(prediction.inferredTask !== undefined ? { inferredTask: prediction.inferredTask } : {}),
-        ...(prediction.confidence !== undefined ? { confidence: prediction.confidence } : {}),
-        sourceTopic: ref.topic,
-        sourcePartition: ref.partition,
-        sourceOffset: ref.offset,
-        predictedAt,
-      };
+      const value = predictionMessage({ task: event.task.name, ...(event.sample.id !== undefined ? { id: event.sample.id } : {}) }, prediction, outcome.modelVersion, ref, predictedAt);
       const topic = predictionsTopicFor(ref.topic, this.options);
       let messages = byTopic.get(topic);
       if (messages === undefined) byTopic.set(topic, (messages = []));

@@ -1,5 +1,7 @@
+import type { ConsumerConfig } from 'kafkajs';
 import type { TaskFrom } from '../core/sample-limits';
 import type { KafkaClientOptions } from './connection';
+import type { TaskTopicRules } from './task-topics';
 
 export interface KafkaSourceOptions extends KafkaClientOptions {
   readonly groupId: string;
@@ -23,6 +25,13 @@ export interface KafkaSourceOptions extends KafkaClientOptions {
   readonly requestTopic?: string;
   /** Where the request topic's predictions go; default the predictions template applied to it. */
   readonly requestPredictionsTopic?: string;
+  /**
+   * Whether this daemon answers prediction requests (default true). False while prediction
+   * replicas serve them (pipeline `serving: 'replicas'`): the request topic is not read, and the
+   * unlabelled samples of task topics are passed over (done, never yielded), so no request is
+   * answered twice.
+   */
+  readonly answerRequests?: boolean;
   /** End the current task after this long without one of its messages; 0 (default) = never. */
   readonly idleTaskMs?: number;
   /** A group without committed offsets starts at the beginning of a topic (default) or its end. */
@@ -70,3 +79,26 @@ export const KAFKA_SOURCE_DEFAULTS = {
   drainTimeoutMs: 5000,
   closeTimeoutMs: 10_000,
 } as const;
+
+/** Which topics are tasks, and which are around them, for these options (task-topics.ts). */
+export function taskTopicRules(options: KafkaSourceOptions): TaskTopicRules {
+  return {
+    topicPattern: options.topicPattern,
+    deadLetterTopic: options.deadLetterTopic ?? KAFKA_SOURCE_DEFAULTS.deadLetterTopic,
+    predictionsTopic: options.predictionsTopic ?? KAFKA_SOURCE_DEFAULTS.predictionsTopic,
+    requestTopic: options.requestTopic ? options.requestTopic : undefined,
+    requestPredictionsTopic: options.requestPredictionsTopic,
+  };
+}
+
+/** The kafkajs consumer of the group that reads these options' topics (the trainer's source, the replicas' request consumer). */
+export function groupConsumerConfig(options: KafkaSourceOptions): ConsumerConfig {
+  return {
+    groupId: options.groupId,
+    ...(options.sessionTimeoutMs !== undefined ? { sessionTimeout: options.sessionTimeoutMs } : {}),
+    ...(options.heartbeatIntervalMs !== undefined ? { heartbeatInterval: options.heartbeatIntervalMs } : {}),
+    maxWaitTimeInMs: options.maxWaitTimeMs ?? KAFKA_SOURCE_DEFAULTS.maxWaitTimeMs,
+    // Only topics seen in the topic list are subscribed: never create one by reading it.
+    allowAutoTopicCreation: false,
+  };
+}

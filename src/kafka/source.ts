@@ -55,7 +55,7 @@ import { OffsetLedger, type PartitionProgress } from './partition-progress';
 import { isUnreachable } from './error-causes';
 import { OUTLAST_BROKER_RESTART, retryTransient, UNTIL_THE_BROKER_IS_BACK } from './retry';
 import { Signal } from './signal';
-import { KAFKA_SOURCE_DEFAULTS, type KafkaSourceOptions } from './source-options';
+import { groupConsumerConfig, KAFKA_SOURCE_DEFAULTS, taskTopicRules, type KafkaSourceOptions } from './source-options';
 import { TaskTopics } from './task-topics';
 import { UnreadRecords } from './unread-records';
 
@@ -120,16 +120,7 @@ export class KafkaSource implements Source {
     this.inputSize = options.inputSize;
     this.requestTopic = options.requestTopic ? options.requestTopic : undefined;
     const deadLetterTopic = options.deadLetterTopic ?? KAFKA_SOURCE_DEFAULTS.deadLetterTopic;
-    this.topics = new TaskTopics(
-      {
-        topicPattern: options.topicPattern,
-        deadLetterTopic,
-        predictionsTopic: options.predictionsTopic ?? KAFKA_SOURCE_DEFAULTS.predictionsTopic,
-        requestTopic: this.requestTopic,
-        requestPredictionsTopic: options.requestPredictionsTopic,
-      },
-      this.log,
-    );
+    this.topics = new TaskTopics(taskTopicRules(options), this.log);
     this.maxQueued = options.maxQueued ?? KAFKA_SOURCE_DEFAULTS.maxQueued;
     if (!Number.isInteger(this.maxQueued) || this.maxQueued < 1) {
       throw new ConfigError(`kafka maxQueued must be an integer >= 1, got ${this.maxQueued}`, undefined, 'source.maxQueued');
@@ -138,14 +129,7 @@ export class KafkaSource implements Source {
 
     this.ownsConnection = ownsConnection;
     this.connection = connection ?? new KafkaConnection(options);
-    this.consumer = this.connection.kafka.consumer({
-      groupId: options.groupId,
-      ...(options.sessionTimeoutMs !== undefined ? { sessionTimeout: options.sessionTimeoutMs } : {}),
-      ...(options.heartbeatIntervalMs !== undefined ? { heartbeatInterval: options.heartbeatIntervalMs } : {}),
-      maxWaitTimeInMs: options.maxWaitTimeMs ?? KAFKA_SOURCE_DEFAULTS.maxWaitTimeMs,
-      // Only topics seen in the topic list are subscribed: never create one by reading it.
-      allowAutoTopicCreation: false,
-    });
+    this.consumer = this.connection.kafka.consumer(groupConsumerConfig(options));
     this.commits = new OffsetCommits(this.ledger, this.consumer, options.commitIntervalMs ?? KAFKA_SOURCE_DEFAULTS.commitIntervalMs, () => this.consumerRunning, this.log);
     this.deadLetters = new DeadLetters(deadLetterTopic, this.connection, () => this.finished);
     this.unread = new UnreadRecords(options.groupId, options.fromBeginning ?? KAFKA_SOURCE_DEFAULTS.fromBeginning, (topic, partition) => this.ledger.intake(topic, partition), this.log);
@@ -345,6 +329,12 @@ export class KafkaSource implements Source {
           await this.deadLetter(item, TASK_AGNOSTIC, 'labelled-request', `a message on the request topic ${topic} carries a label, but requests are unlabelled: send labelled samples to a task topic`);
           return undefined;
         }
+        if (decoded.sample.y === undefined && this.options.answerRequests === false) {
+          // A request on a task topic: the prediction replicas answer it.
+          this.done(item);
+          this.handOn(item);
+          return undefined;
+        }
         const ref: KafkaMessageRef = { topic, partition, offset: message.offset, key: message.key };
         this.handOn(item);
         this.issued.set(ref, { message, progress: this.ledger.progressOf(topic, partition) });
@@ -483,7 +473,7 @@ export class KafkaSource implements Source {
     if (fresh.length > 0) this.log.info(`kafka: new task topics ${fresh.join(', ')}`);
     // Fresh topics, and restored ones that exist (again).
     const toSubscribe = this.topics.taskOrder().filter((t) => names.has(t) && !this.subscribed.has(t));
-    if (this.requestTopic && names.has(this.requestTopic) && !this.subscribed.has(this.requestTopic)) toSubscribe.push(this.requestTopic);
+    if (this.requestTopic && this.options.answerRequests !== false && names.has(this.requestTopic) && !this.subscribed.has(this.requestTopic)) toSubscribe.push(this.requestTopic);
     if (toSubscribe.length > 0) await this.subscribe(toSubscribe);
     await this.followRecreatedLogs(admin);
     await this.advance(admin);

@@ -82,3 +82,14 @@ export async function readTopics(brokers: string[], topics: readonly string[], e
   }
   return got;
 }
+
+/** Creates `topic` with `partitions` partitions (the partitions bound how many group members share it). */
+export async function createTopic(brokers: string[], topic: string, partitions: number): Promise<void> {
+  const admin = new Kafka({ brokers, clientId: `${topic}-admin`, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }] });
+  } finally {
+    await admin.disconnect();
+  }
+}
