@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from '../core/errors';
 import { installWasmMatMulFix, uninstallWasmMatMulFix } from './wasm-matmul';
+import { installWasmSliceFix } from './wasm-slice';
 import { assertGpuDriver, assertNativeAddonBuilt, NATIVE_ADDON_MISSING, NO_GPU_DRIVER } from './native-addon';
 
 export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -189,6 +190,8 @@ async function attemptWasm(options: SelectBackendOptions): Promise<Attempt> {
   if (!switched.ok) return switched;
   if (options.wasmMatMulFix === false) uninstallWasmMatMulFix();
   else installWasmMatMulFix();
+  // The optimizer splits one flat update per step (models/flat-layout.ts); as shipped, each piece copied the whole buffer.
+  installWasmSliceFix();
   return { ok: true };
 }
 
