@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     return data;
   }));
   const [reference] = trained as [Float32Array[]];
-  const maxDifference = (weights: Float32Array[]) => Math.max(...weights.map((w, i) => Math.max(...w.map((value, j) => Math.abs(value - (reference[i] as Float32Array)[j] as number)))));
+  const maxDifference = (weights: Float32Array[]) => weights.reduce((most, w, i) => w.reduce((m, value, j) => Math.max(m, Math.abs(value - ((reference[i] as Float32Array)[j] as number))), most), 0);
   console.log(`backend ${tf.getBackend()}, ${rounds} interleaved rounds of ${STEPS_PER_ROUND} steps, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log('| step | kernels per step | ms per step, wall (median, min–max) | CPU ms per step | largest weight difference to tf.train.adam after all steps |\n|---|---:|---:|---:|---:|');
   contenders.forEach((c, i) => console.log(`| ${c.name} | ${c.kernels} | ${range(c.ms)} | ${range(c.cpuMs)} | ${maxDifference(trained[i] as Float32Array[]).toExponential(1)} |`));

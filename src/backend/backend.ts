@@ -11,6 +11,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from '../core/errors';
 import { installWasmMatMulFix, uninstallWasmMatMulFix } from './wasm-matmul';
 import { installWasmSliceFix } from './wasm-slice';
+import { installNativeStepFix } from './native-step';
 import { assertGpuDriver, assertNativeAddonBuilt, NATIVE_ADDON_MISSING, NO_GPU_DRIVER } from './native-addon';
 
 export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -165,6 +166,8 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', loadModule: 
       return { ok: false, reason: `${pkg} loaded but TensorFlow found no usable GPU (setup:native --gpu's build uses the CUDA 12 libraries from PyPI; npm's prebuilt addon needs CUDA 11.2 and cuDNN 8.1)` };
     }
   }
+  // Every ReLU's gradient calls Step, which tfjs-node builds from uploads and five ops.
+  installNativeStepFix();
   return { ok: true };
 }
 
