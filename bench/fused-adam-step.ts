@@ -18,8 +18,7 @@ import { selectBackend } from '../src/backend/backend';
 import { Rng } from '../src/core/rng';
 import { FlatLayout } from '../src/models/flat-layout';
 import { FusedAdam } from '../src/models/fused-adam';
-import { gradientStep } from '../src/models/gradient-step';
-import { createMlp, logits, median, syntheticBatch } from './mlp-step';
+import { createMlp, logits, median, mlpStep, syntheticBatch } from './mlp-step';
 
 const STEPS_PER_ROUND = 30;
 
@@ -43,16 +42,7 @@ function perVariable(name: string, optimizer: tf.Optimizer, initial: readonly tf
   const vars = initial.map((v) => tf.variable(v.clone()));
   return {
     name,
-    step: () =>
-      void gradientStep({
-        optimizer,
-        variables: vars,
-        read: true,
-        objective: () => {
-          const loss = tf.losses.softmaxCrossEntropy(y, logits(vars, x)) as tf.Scalar;
-          return { objective: loss, loss };
-        },
-      }),
+    step: () => mlpStep(optimizer, vars, x, y),
     weights: () => vars.map((v) => v.clone()),
     ms: [],
     cpuMs: [],

@@ -52,6 +52,22 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
+/**
+ * The strategies' step on the MLP: the loss read back (which waits for the step to finish, as
+ * the engine does when it reports loss) with the finiteness check in the same download.
+ */
+export function mlpStep(optimizer: tf.Optimizer, vars: readonly tf.Variable[], x: tf.Tensor2D, y: tf.Tensor2D): void {
+  gradientStep({
+    optimizer,
+    variables: vars,
+    read: true,
+    objective: () => {
+      const loss = tf.losses.softmaxCrossEntropy(y, logits(vars, x)) as tf.Scalar;
+      return { objective: loss, loss };
+    },
+  });
+}
+
 /** One network, one synthetic batch and an Adam optimizer; `step` trains once and reads the loss. */
 export interface MlpTrainer {
   readonly vars: readonly tf.Variable[];
@@ -69,17 +85,7 @@ export function mlpTrainer(batch: number, rng: Rng): MlpTrainer {
   return {
     vars,
     async step(): Promise<void> {
-      // The strategies' step: the loss read back (which waits for the step to finish, as the
-      // engine does when it reports loss) with the finiteness check in the same download.
-      gradientStep({
-        optimizer,
-        variables: vars,
-        read: true,
-        objective: () => {
-          const loss = tf.losses.softmaxCrossEntropy(y, logits(vars, x)) as tf.Scalar;
-          return { objective: loss, loss };
-        },
-      });
+      mlpStep(optimizer, vars, x, y);
     },
     async predictOne(): Promise<void> {
       const out = tf.tidy(() => logits(vars, one as tf.Tensor2D));
