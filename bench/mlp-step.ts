@@ -1,10 +1,13 @@
 /**
  * The benchmark MLP shared by bench/train-step.ts and bench/peer-step.ts: 784-400-400-10, ReLU,
- * softmax cross-entropy, Adam (lr 1e-3) on tf.variables with plain tfjs ops, as the strategies
- * train; bench/peers/torch_step.py is the same network in PyTorch.
+ * softmax cross-entropy, Adam (lr 1e-3) on tf.variables with plain tfjs ops, trained by the
+ * strategies' step (gradientStep, createOptimizer's Adam); bench/peers/torch_step.py is the same
+ * network in PyTorch.
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../src/core/rng';
+import { gradientStep } from '../src/models/gradient-step';
+import { createOptimizer } from '../src/models/optimizer-state';
 
 export const LAYER_SIZES = [784, 400, 400, 10] as const;
 
@@ -49,6 +52,22 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
+/**
+ * The strategies' step on the MLP: the loss read back (which waits for the step to finish, as
+ * the engine does when it reports loss) with the finiteness check in the same download.
+ */
+export function mlpStep(optimizer: tf.Optimizer, vars: readonly tf.Variable[], x: tf.Tensor2D, y: tf.Tensor2D): void {
+  gradientStep({
+    optimizer,
+    variables: vars,
+    read: true,
+    objective: () => {
+      const loss = tf.losses.softmaxCrossEntropy(y, logits(vars, x)) as tf.Scalar;
+      return { objective: loss, loss };
+    },
+  });
+}
+
 /** One network, one synthetic batch and an Adam optimizer; `step` trains once and reads the loss. */
 export interface MlpTrainer {
   readonly vars: readonly tf.Variable[];
@@ -62,14 +81,11 @@ export function mlpTrainer(batch: number, rng: Rng): MlpTrainer {
   const vars = createMlp(rng);
   const { x, y } = syntheticBatch(batch, rng);
   const one = tf.tidy(() => tf.slice(x, [0, 0], [1, LAYER_SIZES[0]]));
-  const optimizer = tf.train.adam(1e-3);
+  const optimizer = createOptimizer({ optimizer: 'adam', learningRate: 1e-3 });
   return {
     vars,
     async step(): Promise<void> {
-      const cost = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, logits(vars, x)) as tf.Scalar, true, vars);
-      // Reading the loss waits for the step to finish, as the engine does when it reports loss.
-      await cost?.data();
-      cost?.dispose();
+      mlpStep(optimizer, vars, x, y);
     },
     async predictOne(): Promise<void> {
       const out = tf.tidy(() => logits(vars, one as tf.Tensor2D));

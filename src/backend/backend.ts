@@ -10,6 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { BackendError } from '../core/errors';
 import { installWasmMatMulFix, uninstallWasmMatMulFix } from './wasm-matmul';
+import { installWasmSliceFix } from './wasm-slice';
+import { installNativeStepFix } from './native-step';
 import { assertGpuDriver, assertNativeAddonBuilt, NATIVE_ADDON_MISSING, NO_GPU_DRIVER } from './native-addon';
 
 export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -164,6 +166,8 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', loadModule: 
       return { ok: false, reason: `${pkg} loaded but TensorFlow found no usable GPU (setup:native --gpu's build uses the CUDA 12 libraries from PyPI; npm's prebuilt addon needs CUDA 11.2 and cuDNN 8.1)` };
     }
   }
+  // Every ReLU's gradient calls Step, which tfjs-node builds from uploads and five ops.
+  installNativeStepFix();
   return { ok: true };
 }
 
@@ -189,6 +193,8 @@ async function attemptWasm(options: SelectBackendOptions): Promise<Attempt> {
   if (!switched.ok) return switched;
   if (options.wasmMatMulFix === false) uninstallWasmMatMulFix();
   else installWasmMatMulFix();
+  // The optimizer splits one flat update per step (models/flat-layout.ts); as shipped, each piece copied the whole buffer.
+  installWasmSliceFix();
   return { ok: true };
 }
 

@@ -1,13 +1,15 @@
 /**
  * Adam with its moments in one flat buffer for the whole variable list (the multi-tensor idea of
- * PyTorch's foreach/fused Adam): an update is one concat of the flattened gradients, Adam's
- * element-wise math once over the flat tensors, one split back and an add per variable, instead
- * of ~14 small ops per variable. Per-op overhead, not arithmetic, dominates a step on native
- * TensorFlow (issue 16), so the op count is what this saves.
+ * PyTorch's foreach/fused Adam): an update is Adam's element-wise math once over the flat
+ * gradient (one concat of the flattened gradients, which the training step also checks for
+ * finiteness in one op), then a slice and an add per variable, instead of ~14 small ops per
+ * variable. Per-op overhead, not arithmetic, dominates a step on native TensorFlow (issue 16),
+ * so the op count is what this saves; segments are aligned (flat-layout.ts) so that on native
+ * the slices alias the flat change instead of copying it.
  *
  * Numerics are tfjs's AdamOptimizer's exactly (tfjs-core optimizers/adam_optimizer.js): the same
  * element-wise operations in the same order with the same float32 constants, so every element is
- * rounded as there and results are bit-identical; concat, split and reshape only move bytes.
+ * rounded as there and results are bit-identical; concat, slice and reshape only move bytes.
  * Its contract is tfjs's too, so checkpoints keep their layout: moments keyed by position in the
  * variable list, created as zeros the first time a position is seen (with or without a
  * gradient), left alone where a gradient is missing, and getWeights/setWeights as [iteration
@@ -15,6 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { StrategyError } from '../core/errors';
+import { FlatLayout } from './flat-layout';
 
 /**
  * Adam's beta power after `iterations` steps as training keeps it: beta^(iterations+1) as a
@@ -42,12 +45,6 @@ interface NamedTensor {
   tensor: tf.Tensor;
 }
 
-/** One variable's place in the flat buffers. */
-interface Segment {
-  readonly shape: readonly number[];
-  readonly size: number;
-}
-
 export class FusedAdam extends tf.Optimizer {
   static get className(): string {
     return 'FusedAdam';
@@ -61,8 +58,9 @@ export class FusedAdam extends tf.Optimizer {
   private readonly epsilon: number;
   private readonly accBeta1: tf.Variable;
   private readonly accBeta2: tf.Variable;
-  private segments: Segment[] = [];
-  /** Moments of every segment, flattened and concatenated in position order; undefined before the first. */
+  /** Where each position's moments sit in the flat buffers. */
+  private layout = new FlatLayout([]);
+  /** Moments of every position in `layout`; undefined before the first. */
   private firstMoment: tf.Variable | undefined;
   private secondMoment: tf.Variable | undefined;
 
@@ -85,48 +83,70 @@ export class FusedAdam extends tf.Optimizer {
       if (!value) throw new StrategyError(`optimizer: no variable named ${name}`);
       return value;
     });
-    this.appendSegments(values);
-    tf.tidy(() => {
-      const oneMinusAccBeta1 = tf.sub(1, this.accBeta1);
-      const oneMinusAccBeta2 = tf.sub(1, this.accBeta2);
-      const present = named.map((n) => n.tensor != null);
-      const every = present.length === this.segments.length && present.every(Boolean);
-      values.forEach((value, i) => {
-        const segment = this.segments[i] as Segment;
-        if (present[i] && !tf.util.arraysEqual(value.shape, segment.shape as number[])) throw new StrategyError(`optimizer position ${i} holds moments of shape [${segment.shape}], the variable [${value.shape}]`);
-      });
-      // Positions without a gradient (or beyond the list) take zeros and keep their old moments below.
-      const gradient = tf.concat(this.segments.map((s, i) => (present[i] ? tf.reshape(named[i]?.tensor as tf.Tensor, [-1]) : tf.zeros([s.size]))));
-      const m = this.firstMoment as tf.Variable;
-      const v = this.secondMoment as tf.Variable;
-      let newFirstMoment = tf.add(tf.mul(m, this.beta1), tf.mul(gradient, 1 - this.beta1));
-      let newSecondMoment = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(gradient), 1 - this.beta2));
-      const biasCorrectedFirstMoment = tf.div(newFirstMoment, oneMinusAccBeta1);
-      const biasCorrectedSecondMoment = tf.div(newSecondMoment, oneMinusAccBeta2);
-      const change = tf.mul(tf.div(biasCorrectedFirstMoment, tf.add(tf.sqrt(biasCorrectedSecondMoment), this.epsilon)), -this.learningRate);
-      if (!every) {
-        const mask = tf.concat(this.segments.map((s, i) => present[i] ? tf.ones([s.size], 'bool') : tf.zeros([s.size], 'bool')));
-        newFirstMoment = tf.where(mask, newFirstMoment, m);
-        newSecondMoment = tf.where(mask, newSecondMoment, v);
-      }
-      m.assign(newFirstMoment);
-      v.assign(newSecondMoment);
-      const changes = this.segments.length === 1 ? [change] : tf.split(change, this.segments.map((s) => s.size));
-      values.forEach((value, i) => {
-        if (present[i]) value.assign(tf.add(tf.reshape(changes[i] as tf.Tensor, value.shape), value));
-      });
-      this.accBeta1.assign(tf.mul(this.accBeta1, this.beta1));
-      this.accBeta2.assign(tf.mul(this.accBeta2, this.beta2));
+    const gradients = named.map((n) => n.tensor ?? undefined);
+    tf.tidy(() => this.applyFlatGradient(values, gradients.map((g) => g !== undefined), this.flatGradient(values, gradients)));
+  }
+
+  /**
+   * The gradients of `variables` as one flat tensor in this optimizer's layout (zeros where a
+   * gradient is missing), as applyFlatGradient takes it. Call inside tf.tidy.
+   */
+  flatGradient(variables: readonly tf.Variable[], gradients: readonly (tf.Tensor | undefined)[]): tf.Tensor1D {
+    const layout = this.layoutFor(variables);
+    gradients.forEach((g, i) => {
+      const segment = layout.segments[i];
+      if (g && segment && !tf.util.arraysEqual(g.shape, segment.shape as number[])) throw new StrategyError(`optimizer position ${i} holds moments of shape [${segment.shape}], the variable [${g.shape}]`);
     });
+    return layout.flatten(gradients);
+  }
+
+  /**
+   * One Adam update of `variables` from their flat gradient (flatGradient): tfjs Adam's
+   * element-wise math once over the flat buffers, then each present variable adds its part of
+   * the change (pieces that alias the flat change on native). Positions without a gradient keep their moments
+   * and values. Call inside tf.tidy.
+   */
+  applyFlatGradient(variables: readonly tf.Variable[], present: readonly boolean[], gradient: tf.Tensor1D): void {
+    this.appendSegments(variables);
+    const layout = this.layout;
+    const oneMinusAccBeta1 = tf.sub(1, this.accBeta1);
+    const oneMinusAccBeta2 = tf.sub(1, this.accBeta2);
+    const m = this.firstMoment as tf.Variable;
+    const v = this.secondMoment as tf.Variable;
+    let newFirstMoment = tf.add(tf.mul(m, this.beta1), tf.mul(gradient, 1 - this.beta1));
+    let newSecondMoment = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(gradient), 1 - this.beta2));
+    const biasCorrectedFirstMoment = tf.div(newFirstMoment, oneMinusAccBeta1);
+    const biasCorrectedSecondMoment = tf.div(newSecondMoment, oneMinusAccBeta2);
+    const change = tf.mul(tf.div(biasCorrectedFirstMoment, tf.add(tf.sqrt(biasCorrectedSecondMoment), this.epsilon)), -this.learningRate) as tf.Tensor1D;
+    if (layout.segments.length !== variables.length || present.some((p) => !p)) {
+      // Positions without a gradient (or beyond the list) keep their old moments.
+      const mask = tf.cast(layout.flatten(layout.segments.map((s, i) => (present[i] ? tf.ones([s.size]) : undefined))), 'bool');
+      newFirstMoment = tf.where(mask, newFirstMoment, m);
+      newSecondMoment = tf.where(mask, newSecondMoment, v);
+    }
+    m.assign(newFirstMoment);
+    v.assign(newSecondMoment);
+    const changes = layout.pieces(change);
+    variables.forEach((value, i) => {
+      if (present[i]) value.assign(tf.add(changes[i] as tf.Tensor, value));
+    });
+    this.accBeta1.assign(tf.mul(this.accBeta1, this.beta1));
+    this.accBeta2.assign(tf.mul(this.accBeta2, this.beta2));
     this.incrementIterations();
   }
 
+  /** The layout with positions first seen in `variables` appended (created by the next update). */
+  private layoutFor(variables: readonly tf.Variable[]): FlatLayout {
+    const seen = this.layout.segments.length;
+    return variables.length <= seen ? this.layout : this.layout.extended(variables.slice(seen).map((v) => v.shape));
+  }
+
   /** Zero moments for positions seen for the first time, as tfjs creates them (zerosLike the variable). */
-  private appendSegments(values: readonly tf.Variable[]): void {
-    if (values.length <= this.segments.length) return;
-    const added = values.slice(this.segments.length).map((v) => ({ shape: [...v.shape], size: v.size }));
-    const zeros = added.reduce((n, s) => n + s.size, 0);
-    this.segments = [...this.segments, ...added];
+  private appendSegments(variables: readonly tf.Variable[]): void {
+    const layout = this.layoutFor(variables);
+    if (layout === this.layout) return;
+    const zeros = layout.size - this.layout.size;
+    this.layout = layout;
     this.firstMoment = this.widened(this.firstMoment, zeros);
     this.secondMoment = this.widened(this.secondMoment, zeros);
   }
@@ -143,26 +163,23 @@ export class FusedAdam extends tf.Optimizer {
    * a fresh variable's would. A position not reached yet gets its moments when it is.
    */
   growSlot(index: number, variable: tf.Variable): void {
-    const segment = this.segments[index];
+    const segment = this.layout.segments[index];
     if (!segment) return;
     if (segment.shape.length !== variable.shape.length) throw new StrategyError(`optimizer slot ${index} has shape [${segment.shape}], the variable [${variable.shape}]`);
-    const offset = this.segments.slice(0, index).reduce((n, s) => n + s.size, 0);
-    const grown: Segment = { shape: [...variable.shape], size: variable.size };
+    const old = this.layout;
+    const grown = old.withShape(index, variable.shape);
     const widen = (moment: tf.Variable) => {
       const wider = tf.tidy(() => {
-        const old = tf.reshape(tf.slice(moment, offset, segment.size), segment.shape as number[]);
-        const padded = tf.pad(old, segment.shape.map((d, i) => [0, (variable.shape[i] as number) - d] as [number, number]));
-        const after = moment.size - offset - segment.size;
-        // Native TensorFlow's concat refuses empty pieces.
-        const pieces = [offset > 0 ? tf.slice(moment, 0, offset) : undefined, tf.reshape(padded, [-1]), after > 0 ? tf.slice(moment, offset + segment.size) : undefined];
-        return tf.concat(pieces.filter((p): p is tf.Tensor => p !== undefined)).variable(false);
+        const pieces = old.pieces(moment as tf.Tensor1D);
+        pieces[index] = tf.pad(pieces[index] as tf.Tensor, segment.shape.map((d, i) => [0, (variable.shape[i] as number) - d] as [number, number]));
+        return grown.flatten(pieces).variable(false);
       });
       moment.dispose();
       return wider;
     };
     this.firstMoment = widen(this.firstMoment as tf.Variable);
     this.secondMoment = widen(this.secondMoment as tf.Variable);
-    this.segments = this.segments.map((s, i) => (i === index ? grown : s));
+    this.layout = grown;
   }
 
   override dispose(): void {
@@ -175,9 +192,8 @@ export class FusedAdam extends tf.Optimizer {
   /** [iteration count, first moments by position, second moments by position]: all fresh tensors, the caller's to dispose. */
   override async getWeights(): Promise<NamedTensor[]> {
     const views = (moment: tf.Variable | undefined, suffix: string) => {
-      if (!moment || this.segments.length === 0) return [];
-      const parts = tf.tidy(() => tf.split(moment, this.segments.map((s) => s.size)).map((t, i) => tf.reshape(t, this.segments[i]?.shape as number[])));
-      return parts.map((tensor, i) => ({ name: `${i}/${suffix}`, tensor }));
+      if (!moment) return [];
+      return tf.tidy(() => this.layout.pieces(moment as tf.Tensor1D)).map((tensor, i) => ({ name: `${i}/${suffix}`, tensor }));
     };
     return [await this.saveIterations(), ...views(this.firstMoment, 'm'), ...views(this.secondMoment, 'v')];
   }
@@ -189,8 +205,8 @@ export class FusedAdam extends tf.Optimizer {
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     const moments = await this.extractIterations(weightValues);
     const count = moments.length / 2;
-    this.segments = moments.slice(0, count).map(({ tensor }) => ({ shape: [...tensor.shape], size: tensor.size }));
-    const flat = (part: NamedTensor[]) => tf.tidy(() => (part.length === 0 ? tf.zeros([0]) : tf.concat(part.map(({ tensor }) => tf.reshape(tensor, [-1])))).variable(false));
+    this.layout = FlatLayout.of(moments.slice(0, count).map(({ tensor }) => tensor));
+    const flat = (part: NamedTensor[]) => tf.tidy(() => this.layout.flatten(part.map(({ tensor }) => tensor)).variable(false));
     this.firstMoment?.dispose();
     this.secondMoment?.dispose();
     this.firstMoment = count > 0 ? flat(moments.slice(0, count)) : undefined;

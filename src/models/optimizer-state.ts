@@ -15,13 +15,12 @@ export interface OptimizerSettings {
 }
 
 /**
- * A fresh optimizer as the pipeline's training settings say. Adam is still tfjs's: FusedAdam gives
- * the same bytes with 51 fewer ops per step, but measured no faster on native TensorFlow and
- * slower on wasm, whose slice copies the whole input per slice (docs/BENCHMARKS.md, "Fewer ops
- * per step").
+ * A fresh optimizer as the pipeline's training settings say. Adam is FusedAdam: tfjs Adam's bytes
+ * in a handful of ops for the whole variable list instead of ~14 per variable
+ * (docs/BENCHMARKS.md, "Fewer ops per step").
  */
 export function createOptimizer(options: OptimizerSettings): tf.Optimizer {
-  return options.optimizer === 'sgd' ? tf.train.sgd(options.learningRate) : tf.train.adam(options.learningRate, 0.9, 0.999);
+  return options.optimizer === 'sgd' ? tf.train.sgd(options.learningRate) : new FusedAdam(options.learningRate, 0.9, 0.999);
 }
 
 /**

@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../src/core/rng';
 import type { TensorSnapshot } from '../../src/core/tensor-snapshot';
+import { FLAT_ALIGNMENT, FlatLayout } from '../../src/models/flat-layout';
 import { FusedAdam } from '../../src/models/fused-adam';
 import { gradientStep, type StepGradient } from '../../src/models/gradient-step';
 import { exportOptimizer, growOptimizerSlots, importOptimizer } from '../../src/models/optimizer-state';
@@ -196,6 +197,51 @@ describe('FusedAdam: tfjs Adam in one flat buffer', () => {
     }
     assert.equal(tf.memory().numTensors, before, 'dispose frees everything');
     tf.dispose(variables);
+  });
+});
+
+describe('FlatLayout: variables in one aligned flat buffer', () => {
+  it('starts every segment at a multiple of 16 floats, pads with zeros and reads each back in its shape, leaking nothing', () => {
+    const layout = new FlatLayout([[3, 5], [7], [16], [2, 1]]);
+    assert.deepEqual(layout.segments.map((s) => s.offset), [0, 16, 32, 48]);
+    assert.ok(layout.segments.every((s) => s.offset % FLAT_ALIGNMENT === 0));
+    assert.equal(layout.size, 64);
+    const before = tf.memory().numTensors;
+    const [flat, back] = tf.tidy(() => {
+      const tensors = layout.segments.map((s, i) => tf.fill([...s.shape], i + 1));
+      const flattened = layout.flatten([tensors[0], undefined, tensors[2], tensors[3]]);
+      return [Array.from(flattened.dataSync()), layout.pieces(flattened).map((t) => ({ shape: t.shape, data: Array.from(t.dataSync()) }))];
+    });
+    assert.equal(tf.memory().numTensors, before);
+    assert.deepEqual(flat, [...Array(15).fill(1), 0, ...Array(16).fill(0), ...Array(16).fill(3), 4, 4, ...Array(14).fill(0)]);
+    assert.deepEqual(back, [
+      { shape: [3, 5], data: Array(15).fill(1) },
+      { shape: [7], data: Array(7).fill(0) },
+      { shape: [16], data: Array(16).fill(3) },
+      { shape: [2, 1], data: [4, 4] },
+    ]);
+  });
+
+  it('a FusedAdam step with missing gradients, a shorter list and a grown position leaks nothing', () => {
+    const [variables, others] = twinVariables(8);
+    tf.dispose(others);
+    const x = tf.ones([4, 12]) as tf.Tensor2D;
+    const y = tf.oneHot(tf.tensor1d([0, 1, 2, 0], 'int32'), 3) as tf.Tensor2D;
+    const fusedAdam = new FusedAdam(0.01, 0.9, 0.999);
+    try {
+      gradientStep({ optimizer: fusedAdam, variables, objective: objective(variables, x, y) });
+      const before = tf.memory().numTensors;
+      const masked = { transformGradients: (g: readonly StepGradient[]) => g.map((t, i) => (i === 1 ? undefined : t)) };
+      gradientStep({ optimizer: fusedAdam, variables, objective: objective(variables, x, y), hooks: masked, read: true });
+      gradientStep({ optimizer: fusedAdam, variables: variables.slice(0, 2), objective: objective(variables, x, y) });
+      const wider = tf.tidy(() => tf.variable(tf.pad(variables[3] as tf.Tensor1D, [[0, 2]])));
+      fusedAdam.growSlot(3, wider);
+      wider.dispose();
+      assert.equal(tf.memory().numTensors, before);
+    } finally {
+      fusedAdam.dispose();
+      tf.dispose([x, y, ...variables]);
+    }
   });
 });
 

@@ -106,7 +106,7 @@ describe('heads that grow', () => {
     }
   });
 
-  it("widens Adam's moments of a grown variable with zeros, the old ones kept", () => {
+  it("widens Adam's moments of a grown variable with zeros, the old ones kept", async () => {
     const v = tf.variable(tf.ones([3, 2]));
     const optimizer = createOptimizer({ optimizer: 'adam', learningRate: 0.1 });
     let wider: tf.Variable | undefined;
@@ -116,12 +116,14 @@ describe('heads that grow', () => {
       const count = tf.memory().numTensors;
       growOptimizerSlots(optimizer, 0, wider);
       assert.equal(tf.memory().numTensors, count, 'the old moments are freed');
-      const moments = (optimizer as unknown as { accumulatedFirstMoment: { variable: tf.Variable }[]; accumulatedSecondMoment: { variable: tf.Variable }[] });
-      for (const m of [moments.accumulatedFirstMoment[0], moments.accumulatedSecondMoment[0]]) {
-        const rows = m?.variable.arraySync() as number[][];
+      // [iteration count, first moment, second moment] of the one position.
+      const weights = await optimizer.getWeights();
+      for (const m of [weights[1], weights[2]]) {
+        const rows = m?.tensor.arraySync() as number[][];
         assert.deepEqual(rows.map((r) => r.length), [3, 3, 3]);
         assert.ok(rows.every((r) => r[0] !== 0 && r[1] !== 0 && r[2] === 0), JSON.stringify(rows));
       }
+      tf.dispose(weights.map((w) => w.tensor));
       optimizer.applyGradients([{ name: wider.name, tensor: tf.fill([3, 3], 0.5) }]);
     } finally {
       optimizer.dispose();
