@@ -192,6 +192,26 @@ describe('bench: report math and tables', () => {
     assert.match(table, /lifelong accuracy \(%\) \| avalanche accuracy \(%\)/);
   });
 
+  it('compares three implementations, with the seeds\' spread where a cell has several', () => {
+    const report = (implementation: string, runs: BenchRun[]): BenchReport => ({
+      format: BENCH_REPORT_FORMAT,
+      suite: 'three-scenarios-split-mnist',
+      implementation,
+      implementationVersion: '1',
+      createdAt: '2026-12-05T00:00:00Z',
+      machine: { cpu: 'x', cores: 2, memoryGiB: 1, runtime: implementation, backend: 'b' },
+      command: `${implementation} bench`,
+      runs,
+    });
+    const table = comparisonTable([
+      report('lifelong', [run({ strategy: 'finetune', accuracyMatrix: [[0.9]] }), run({ strategy: 'finetune', seed: 2, accuracyMatrix: [[0.8]] })]),
+      report('authors', [run({ strategy: 'finetune', accuracyMatrix: [[0.7]] })]),
+      report('avalanche', [run({ strategy: 'finetune', accuracyMatrix: [[0.6]] })]),
+    ]);
+    assert.match(table, /lifelong accuracy \(%\) \| authors accuracy \(%\) \| avalanche accuracy \(%\)/);
+    assert.match(table, /\| split-mnist \| Class-IL \| finetune \| 85\.0 ± 7\.1 \[80\.0–90\.0, 2 seeds\] \| 70\.0 \| 60\.0 \|/);
+  });
+
   it('replaces a marked section of a document in place, or appends it', () => {
     const doc = 'intro\n<!-- bench:x -->\nold\n<!-- /bench:x -->\noutro\n';
     assert.equal(replaceMarkedSection(doc, 'x', 'new\n'), 'intro\n<!-- bench:x -->\nnew\n<!-- /bench:x -->\noutro\n');
