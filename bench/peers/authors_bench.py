@@ -207,13 +207,17 @@ def child_main(argv):
 
 
 def run_child(python, checkout, argv, pairs, threads, log):
+    """One main.py run in a child process; its output goes to the log as it runs (progress bars included)."""
     spec = json.dumps({"checkout": checkout, "argv": argv, "pairs": pairs, "threads": threads})
-    proc = subprocess.run([python, os.path.abspath(__file__), "--child", spec], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     with open(log, "a") as f:
-        f.write(proc.stdout)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("AUTHORS_BENCH_RESULT ")]
+        start = f.tell()
+        proc = subprocess.run([python, os.path.abspath(__file__), "--child", spec], stdout=f, stderr=subprocess.STDOUT)
+    with open(log) as f:
+        f.seek(start)
+        output = f.read()
+    lines = [l for l in output.splitlines() if l.startswith("AUTHORS_BENCH_RESULT ")]
     if proc.returncode != 0 or not lines:
-        sys.exit(f"authors_bench: main.py failed (exit {proc.returncode}); its output is in {log}:\n{proc.stdout[-3000:]}")
+        sys.exit(f"authors_bench: main.py failed (exit {proc.returncode}); its output is in {log}:\n{output[-3000:]}")
     return json.loads(lines[-1][len("AUTHORS_BENCH_RESULT "):])
 
 
