@@ -17,12 +17,14 @@ import glob
 import json
 import os
 import pickle
-import platform
 import shlex
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_common import comma_list, machine  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -243,33 +245,15 @@ def parse_args(argv):
     p.add_argument("--log", default=None, help="main.py's output (default OUT.log)")
     args = p.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    args.strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    for s in args.scenarios:
-        if s not in SCENARIO_NAMES:
-            p.error(f"unknown scenario {s!r}")
-    for s in args.strategies:
-        if s not in STRATEGIES:
-            p.error(f"unknown strategy {s!r} (runs: {', '.join(STRATEGIES)})")
+    args.scenarios = comma_list(p, args.scenarios, SCENARIO_NAMES, "scenario")
+    args.strategies = comma_list(p, args.strategies, STRATEGIES, "strategy")
     return args
 
 
 def machine_info(threads, python):
-    cpu, memory_gib = "unknown", 0.0
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
-        with open("/proc/meminfo") as f:
-            memory_gib = next((round(int(l.split()[1]) / 1024 / 1024, 1) for l in f if l.startswith("MemTotal:")), 0.0)
-    except OSError:
-        pass
     torch_version = subprocess.run([python, "-c", "import torch; print(torch.__version__.split('+')[0])"],
                                    stdout=subprocess.PIPE, text=True).stdout.strip()
-    return {
-        "cpu": cpu, "cores": os.cpu_count() or 0, "memoryGiB": memory_gib,
-        "runtime": f"python {platform.python_version()} / torch {torch_version}",
-        "backend": f"torch-cpu ({threads} thread{'s' if threads != 1 else ''})",
-    }
+    return machine(f"torch {torch_version}", threads)
 
 
 def checkout_commit(checkout):
