@@ -15,7 +15,6 @@ import datetime
 import json
 import math
 import os
-import platform
 import random
 import shlex
 import socket
@@ -23,6 +22,9 @@ import sys
 import tempfile
 import time
 import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_common import comma_list, machine  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -82,14 +84,8 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--allow-network", action="store_true", help="do not refuse socket connections")
     args = p.parse_args(argv)
-    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    args.strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    for s in args.scenarios:
-        if s not in SCENARIO_NAMES:
-            p.error(f"unknown scenario {s!r}")
-    for s in args.strategies:
-        if s not in STRATEGIES:
-            p.error(f"unknown strategy {s!r} (Avalanche peer runs: {', '.join(STRATEGIES)})")
+    args.scenarios = comma_list(p, args.scenarios, SCENARIO_NAMES, "scenario")
+    args.strategies = comma_list(p, args.strategies, STRATEGIES, "strategy")
     return args
 
 
@@ -109,31 +105,7 @@ def refuse_network():
 def machine_info(threads):
     import torch
     import avalanche
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    memory_gib = 0.0
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    memory_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count() or 0,
-        "memoryGiB": memory_gib,
-        "runtime": f"python {platform.python_version()} / torch {torch.__version__.split('+')[0]} / avalanche {avalanche.__version__}",
-        "backend": f"torch-cpu ({threads} thread{'s' if threads != 1 else ''})",
-    }
+    return machine(f"torch {torch.__version__.split('+')[0]} / avalanche {avalanche.__version__}", threads)
 
 
 def seed_everything(seed):

@@ -23,6 +23,13 @@ function meanStd({ mean, std }: { readonly mean: number; readonly std: number },
   return seeds > 1 ? `${percent(mean)} ± ${percent(std)}` : percent(mean);
 }
 
+/** Several seeds' lowest and highest final accuracy and their count, after the mean ± std: " [86.1–93.0, 5 seeds]". */
+function spread(runs: readonly BenchRun[]): string {
+  if (runs.length < 2) return '';
+  const finals = runs.map((r) => r.finalAverageAccuracy);
+  return ` [${percent(Math.min(...finals))}–${percent(Math.max(...finals))}, ${runs.length} seeds]`;
+}
+
 /** Rows in the suites' order (finetune first, joint last); strategies of no suite after them. */
 function strategyOrder(strategy: string): number {
   const index = (BENCH_STRATEGIES as readonly string[]).indexOf(strategy);
@@ -161,7 +168,7 @@ export function comparisonTable(reports: readonly BenchReport[]): string {
         const s = summariseRuns(g)[0];
         if (!s) return '—';
         const iterations = Math.min(...g.map((r) => r.protocol.iterationsPerTask));
-        return `${meanStd(s.finalAverageAccuracy, s.seeds.length)}${iterations < protocolIterations(suite, key.dataset, allRuns) ? ` (${iterations} it.)` : ''}`;
+        return `${meanStd(s.finalAverageAccuracy, s.seeds.length)}${spread(g)}${iterations < protocolIterations(suite, key.dataset, allRuns) ? ` (${iterations} it.)` : ''}`;
       });
       const speed = groups.map((g) => (g.length ? meanAndStd(g.map((r) => r.samplesPerSecond)).mean.toFixed(0) : '—'));
       out.push(`| ${key.dataset} | ${SCENARIO_COLUMNS[key.scenario]} | ${key.strategy} | ${accuracy.join(' | ')} | ${speed.join(' | ')} |`);

@@ -14,6 +14,20 @@ import { loadStrategyModule } from '../../src/strategies/registry';
 
 const context = { reject: () => undefined, log: () => undefined };
 
+/** A split-MNIST suite report of one implementation, for --compare. */
+function report(implementation: string, runs: BenchRun[]): BenchReport {
+  return {
+    format: BENCH_REPORT_FORMAT,
+    suite: 'three-scenarios-split-mnist',
+    implementation,
+    implementationVersion: '1',
+    createdAt: '2026-11-28T00:00:00Z',
+    machine: { cpu: 'x', cores: 2, memoryGiB: 1, runtime: implementation, backend: 'b' },
+    command: `${implementation} bench`,
+    runs,
+  };
+}
+
 async function drain(source: RevisitingSource): Promise<Sample[]> {
   const out: Sample[] = [];
   const iterator = source.open(context);
@@ -170,16 +184,6 @@ describe('bench: report math and tables', () => {
   });
 
   it('compares implementations row by row, with a dash where one lacks a strategy', () => {
-    const report = (implementation: string, runs: BenchRun[]): BenchReport => ({
-      format: BENCH_REPORT_FORMAT,
-      suite: 'three-scenarios-split-mnist',
-      implementation,
-      implementationVersion: '1',
-      createdAt: '2026-11-28T00:00:00Z',
-      machine: { cpu: 'x', cores: 2, memoryGiB: 1, runtime: implementation, backend: 'b' },
-      command: `${implementation} bench`,
-      runs,
-    });
     const table = comparisonTable([
       report('lifelong', [run({ strategy: 'ewc', accuracyMatrix: [[0.5]], samplesPerSecond: 300 }), run({ strategy: 'den', accuracyMatrix: [[0.7]] })]),
       report('avalanche', [run({ strategy: 'ewc', accuracyMatrix: [[0.25]], samplesPerSecond: 900 })]),
@@ -190,6 +194,16 @@ describe('bench: report math and tables', () => {
     assert.doesNotMatch(alone, /99\.0/, 'a suite only one implementation ran is not compared');
     assert.match(table, /\| split-mnist \| Class-IL \| den \| 70\.0 \| — \| 100 \| — \|/);
     assert.match(table, /lifelong accuracy \(%\) \| avalanche accuracy \(%\)/);
+  });
+
+  it('compares three implementations, with the seeds\' spread where a cell has several', () => {
+    const table = comparisonTable([
+      report('lifelong', [run({ strategy: 'finetune', accuracyMatrix: [[0.9]] }), run({ strategy: 'finetune', seed: 2, accuracyMatrix: [[0.8]] })]),
+      report('authors', [run({ strategy: 'finetune', accuracyMatrix: [[0.7]] })]),
+      report('avalanche', [run({ strategy: 'finetune', accuracyMatrix: [[0.6]] })]),
+    ]);
+    assert.match(table, /lifelong accuracy \(%\) \| authors accuracy \(%\) \| avalanche accuracy \(%\)/);
+    assert.match(table, /\| split-mnist \| Class-IL \| finetune \| 85\.0 ± 7\.1 \[80\.0–90\.0, 2 seeds\] \| 70\.0 \| 60\.0 \|/);
   });
 
   it('replaces a marked section of a document in place, or appends it', () => {
