@@ -5,7 +5,7 @@
  * Prints per contender the median over rounds of each round's median, the min–max, and the
  * ratio to PyTorch of the same round.
  *
- *   npm run bench:peers -- [--rounds 5] [--batch 128] [--steps 40] [--warmup 5] [--predicts 200]
+ *   npm run bench:peers -- [--rounds 5] [--batch 128] [--steps 100] [--warmup 200] [--predicts 200]
  *                          [--contenders pytorch,wasm,tensorflow] [--python PATH] [--threads 1]
  *
  * PyTorch: the venv of bench/peers/install-torch.sh ($LIFELONG_TORCH_VENV, default
@@ -57,8 +57,8 @@ function parseArgs(argv: readonly string[]): Settings & { readonly child?: Conte
   return {
     rounds: int('--rounds', 5),
     batch: int('--batch', 128),
-    steps: int('--steps', 40),
-    warmup: int('--warmup', 5),
+    steps: int('--steps', 100),
+    warmup: int('--warmup', 200),
     predicts: int('--predicts', 200),
     threads: int('--threads', 1),
     contenders,
