@@ -16,7 +16,6 @@
  * in JavaScript.
  */
 import * as tf from '@tensorflow/tfjs';
-import { FlatLayout } from './flat-layout';
 import { FusedAdam } from './fused-adam';
 
 /** Why a strategy refuses the samples of a step that was refused (TrainResult.rejected, dead letters, metrics). */
@@ -104,15 +103,18 @@ export function gradientStep(step: GradientStep): StepResult {
     }, [...variables]);
     const computed = variables.map((v) => grads[v.name] ?? undefined);
     const gradients = hooks?.transformGradients ? hooks.transformGradients(computed) : computed;
-    // All gradients in one flat tensor: one finiteness check, and FusedAdam's whole update.
-    const flat = optimizer instanceof FusedAdam ? optimizer.flatGradient(variables, gradients) : FlatLayout.of(variables).flatten(gradients);
+    // FusedAdam needs the gradients in one flat tensor anyway, so it is checked in one op; another
+    // optimizer (the generators' tf.train.adam) gets a check per gradient rather than a copy of
+    // every gradient made only to be checked.
+    const flat = optimizer instanceof FusedAdam ? optimizer.flatGradient(variables, gradients) : undefined;
+    const checked = flat !== undefined ? [value, flat] : [value, ...gradients.filter((g): g is tf.Tensor => g !== undefined)];
     // One download decides and reads: [all finite, loss, penalty].
-    const finite = tf.logicalAnd(tf.all(tf.isFinite(value)), tf.all(tf.isFinite(flat)));
+    const finite = tf.all(tf.stack(checked.map((t) => tf.all(tf.isFinite(t)))));
     const verdict = tf.concat([tf.reshape(tf.cast(finite, 'float32'), [1]), ...readParts.map((t) => tf.reshape(t, [1]))]).dataSync();
     tf.dispose(readParts);
     if (verdict[0] !== 1) return;
     if (read) result.reading = { loss: verdict[1] as number, penalty: verdict[2] as number };
-    if (optimizer instanceof FusedAdam) optimizer.applyFlatGradient(variables, gradients.map((g) => g !== undefined), flat);
+    if (flat !== undefined) (optimizer as FusedAdam).applyFlatGradient(variables, gradients.map((g) => g !== undefined), flat);
     // A list, not a map: tfjs keys moments by position, and an object's numeric-looking keys
     // (tfjs names variables by number) would be ordered by number, not by this list.
     else optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: gradients[i] as tf.Tensor })));
