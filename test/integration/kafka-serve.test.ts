@@ -113,6 +113,10 @@ describe('prediction replicas follow the trainer through Kafka snapshots (integr
       swapDelays.push(Date.now() - at);
     }
     const [, last] = published();
+    // Requests sent once both replicas serve the last version must carry it: keep sending two
+    // more batches of 10 before stopping (stopping at once left a run with none sent after it).
+    const servedAt = sent;
+    await until('two more batches of requests', async () => (sent >= servedAt + 20 ? true : undefined), 30_000);
     sending = false;
     await requests;
     await producer.disconnect();
