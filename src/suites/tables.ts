@@ -160,7 +160,11 @@ export function comparisonTable(reports: readonly BenchReport[]): string {
     const keys = [...rows.values()].sort(
       (a, b) => a.dataset.localeCompare(b.dataset) || SCENARIOS.indexOf(a.scenario) - SCENARIOS.indexOf(b.scenario) || strategyOrder(a.strategy) - strategyOrder(b.strategy),
     );
-    const header = ['dataset', 'scenario', 'strategy', ...implementations.map((i) => `${i} accuracy (%)`), ...implementations.map((i) => `${i} samples/s`)];
+    // The paper's number beside the implementations, for protocols it published on (iterated ones: not the online suite).
+    const publishedFor = (key: { dataset: BenchDataset; scenario: Scenario; strategy: string }): number | undefined =>
+      protocolIterations(suite, key.dataset, allRuns) > 0 ? PUBLISHED_ACCURACY[key.dataset][key.strategy]?.[key.scenario] : undefined;
+    const withPaper = keys.some((key) => publishedFor(key) !== undefined);
+    const header = ['dataset', 'scenario', 'strategy', ...(withPaper ? ['paper'] : []), ...implementations.map((i) => `${i} accuracy (%)`), ...implementations.map((i) => `${i} samples/s`)];
     out.push(`Suite \`${suite}\`:`, '', `| ${header.join(' | ')} |`, `|${header.map((_, i) => (i < 3 ? '---' : '---:')).join('|')}|`);
     for (const key of keys) {
       const groups = implementations.map((i) => (runsOf.get(i) ?? []).filter((r) => r.dataset === key.dataset && r.scenario === key.scenario && r.strategy === key.strategy));
@@ -171,9 +175,10 @@ export function comparisonTable(reports: readonly BenchReport[]): string {
         return `${meanStd(s.finalAverageAccuracy, s.seeds.length)}${spread(g)}${iterations < protocolIterations(suite, key.dataset, allRuns) ? ` (${iterations} it.)` : ''}`;
       });
       const speed = groups.map((g) => (g.length ? meanAndStd(g.map((r) => r.samplesPerSecond)).mean.toFixed(0) : '—'));
-      out.push(`| ${key.dataset} | ${SCENARIO_COLUMNS[key.scenario]} | ${key.strategy} | ${accuracy.join(' | ')} | ${speed.join(' | ')} |`);
+      const paper = withPaper ? [publishedFor(key)?.toFixed(1) ?? '—'] : [];
+      out.push(`| ${[key.dataset, SCENARIO_COLUMNS[key.scenario], key.strategy, ...paper, ...accuracy, ...speed].join(' | ')} |`);
     }
-    out.push('', ...[...new Set(ofSuite.map((r) => `- ${r.implementation}: ${r.machine.runtime}, backend ${r.machine.backend}; \`${r.command}\``))], '');
+    out.push('', ...(withPaper ? ['- paper: van de Ven & Tolias 2019, mean over 10 seeds (random digit pairs for seeds ≥ 1 in split MNIST)'] : []), ...[...new Set(ofSuite.map((r) => `- ${r.implementation}: ${r.machine.runtime}, backend ${r.machine.backend}; \`${r.command}\``))], '');
   }
   return out.length ? out.join('\n') : 'No suite was run by more than one implementation.\n';
 }
