@@ -163,6 +163,9 @@ def child_main(argv):
     torch.set_num_threads(spec["threads"])
     import main as authors_main
     import data as authors_data
+    if spec.get("init", "torch") == "glorot":
+        import excitability_modules
+        excitability_modules.LinearExcitability.reset_parameters = lambda layer: glorot_reset_parameters(torch, layer)
 
     seen = {}
     original_experiment = authors_main.get_multitask_experiment
@@ -208,9 +211,9 @@ def child_main(argv):
     print("AUTHORS_BENCH_RESULT " + json.dumps({"metrics": keep, "digitOfLabel": digit_of_label, "parameters": parameters, "wallSeconds": wall}), flush=True)
 
 
-def run_child(python, checkout, argv, pairs, threads, log):
+def run_child(python, checkout, argv, pairs, threads, log, init="torch"):
     """One main.py run in a child process; its output goes to the log as it runs (progress bars included)."""
-    spec = json.dumps({"checkout": checkout, "argv": argv, "pairs": pairs, "threads": threads})
+    spec = json.dumps({"checkout": checkout, "argv": argv, "pairs": pairs, "threads": threads, "init": init})
     with open(log, "a") as f:
         start = f.tell()
         proc = subprocess.run([python, os.path.abspath(__file__), "--child", spec], stdout=f, stderr=subprocess.STDOUT)
@@ -237,6 +240,9 @@ def parse_args(argv):
                         "own draw for seeds >= 1 (np.random.permutation(10) after seeding), as in the paper")
     p.add_argument("--optimizer", choices=("adam", "adam_reset"), default="adam",
                    help="the code's --optimizer: adam (one Adam for all tasks, its default) or adam_reset (a fresh Adam per task)")
+    p.add_argument("--init", choices=("torch", "glorot"), default="torch",
+                   help="weight initialisation: torch (the code's own, weights and biases uniform in +-1/sqrt(fan_in)) or "
+                        "glorot (lifelong's and tfjs's: Glorot-uniform weights, zero biases); an experiment, not the protocol")
     p.add_argument("--out", required=True, help="report JSON file (rewritten after every run; runs already in it are kept)")
     p.add_argument("--checkout", default=os.environ.get("LIFELONG_AUTHORS_CHECKOUT", DEFAULT_CHECKOUT),
                    help="the code's checkout (default $LIFELONG_AUTHORS_CHECKOUT or ~/.cache/lifelong/continual-learning)")
@@ -278,6 +284,22 @@ def mnist_root(mnist_dir, root):
     return root
 
 
+def implementation_name(optimizer, init):
+    """The report's implementation: the code's own choices are "authors"; each changed one is named,
+    so `lifelong bench --compare` gives every variant its own column."""
+    return "authors" + ("-adam-reset" if optimizer == "adam_reset" else "") + ("-glorot-init" if init == "glorot" else "")
+
+
+def glorot_reset_parameters(torch, layer):
+    """LinearExcitability.reset_parameters as lifelong (tfjs's default) initialises a dense layer:
+    Glorot-uniform weights, limit sqrt(6 / (fan_in + fan_out)), zero biases; excitability stays 1."""
+    torch.nn.init.xavier_uniform_(layer.weight.data)
+    if layer.excitability is not None:
+        layer.excitability.data.fill_(1)
+    if layer.bias is not None:
+        layer.bias.data.zero_()
+
+
 def command_line(argv):
     command = " ".join(shlex.quote(a) for a in ["python", "bench/peers/authors_bench.py", *argv])
     return command
@@ -300,7 +322,7 @@ def main(argv):
         "format": "lifelong-bench/1",
         "suite": args.suite,
         # a fresh Adam per task is not the code's default: its own column in `lifelong bench --compare`
-        "implementation": "authors" if args.optimizer == "adam" else "authors-adam-reset",
+        "implementation": implementation_name(args.optimizer, args.init),
         "implementationVersion": f"GMvandeVen/continual-learning@{commit[:7]} (preprints)",
         "createdAt": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "machine": machine_info(args.threads, sys.executable),
@@ -321,8 +343,10 @@ def main(argv):
                     main_argv, implementation_strategy, params = main_py_argv(name, dataset, scenario, seed, iterations, args.optimizer, data_dir, results_dir)
                     with open(log, "a") as f:
                         f.write(f"\n== main.py {' '.join(main_argv)}\n")
-                    child = run_child(sys.executable, args.checkout, main_argv, args.pairs, args.threads, log)
+                    child = run_child(sys.executable, args.checkout, main_argv, args.pairs, args.threads, log, args.init)
                     run = report_run(child, name, dataset, scenario, seed, iterations, implementation_strategy, params, pairs, args.optimizer)
+                    if args.init != "torch":
+                        run["params"]["init"] = args.init
                     report["runs"].append(run)
                     print(f"{run['scenario']:<20} {name:<12} {seed:>4} {run['finalAverageAccuracy']:>9.4f} "
                           f"{' '.join(f'{100 * a:.1f}' for a in run['averageAccuracyAfterTask']):<32} {run['wallSeconds']:>8.1f}", flush=True)

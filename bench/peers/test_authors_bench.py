@@ -44,6 +44,45 @@ class FlagsTest(unittest.TestCase):
         self.assertEqual(params, {"lambda": 1e8, "gamma": 0.8})
 
 
+    def test_each_changed_choice_names_its_own_implementation(self):
+        self.assertEqual(authors_bench.implementation_name("adam", "torch"), "authors")
+        self.assertEqual(authors_bench.implementation_name("adam_reset", "torch"), "authors-adam-reset")
+        self.assertEqual(authors_bench.implementation_name("adam", "glorot"), "authors-glorot-init")
+        self.assertEqual(authors_bench.implementation_name("adam_reset", "glorot"), "authors-adam-reset-glorot-init")
+
+    def test_glorot_init_draws_glorot_weights_zero_biases_and_unit_excitability(self):
+        calls = []
+
+        class Data:
+            def __init__(self, name):
+                self.name = name
+
+            def zero_(self):
+                calls.append(("zero", self.name))
+
+            def fill_(self, value):
+                calls.append(("fill", self.name, value))
+
+        class Param:
+            def __init__(self, name):
+                self.data = Data(name)
+
+        class Layer:
+            weight, bias, excitability = Param("weight"), Param("bias"), Param("excitability")
+
+        class Init:
+            @staticmethod
+            def xavier_uniform_(data):
+                calls.append(("xavier_uniform", data.name))
+
+        class FakeTorch:
+            class nn:
+                init = Init
+
+        authors_bench.glorot_reset_parameters(FakeTorch, Layer())
+        self.assertEqual(sorted(calls), [("fill", "excitability", 1), ("xavier_uniform", "weight"), ("zero", "bias")])
+
+
 class ReportTest(unittest.TestCase):
     def test_task_il_run_holds_the_codes_matrix_and_averages(self):
         run = authors_bench.report_run(child_output(TASK_IL), "finetune", "split-mnist", "task", 2, 2000, "None", {}, "fixed", "adam")
