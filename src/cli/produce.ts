@@ -25,7 +25,7 @@ import { createLogger, type Logger } from '../core/log';
 import { Rng } from '../core/rng';
 import { SCENARIOS, type Sample, type Scenario, type TaskName } from '../core/types';
 import { EMBEDDED_DATASETS, type EmbeddedDataset } from '../data/task-streams';
-import { controlMessage, encodeBinary, encodeJson, isKafkaTopicName, KafkaConnection, type EncodedMessage } from '../kafka';
+import { controlMessage, createTopics, encodeBinary, encodeJson, isKafkaTopicName, KafkaConnection, type EncodedMessage } from '../kafka';
 import { createEmbeddedSource, type EmbeddedSource } from '../sources/embedded';
 import { parseCommandArgs } from './parse-command-args';
 import type { CommandUsage } from './usage';
@@ -284,7 +284,7 @@ export async function produceDataset(options: ProduceOptions, out: Output = proc
 
 async function produceTopics(connection: KafkaConnection, source: EmbeddedSource, tasks: readonly TaskName[], topics: readonly string[], options: ProduceOptions, out: Output, started: number): Promise<ProduceSummary> {
   const admin = await connection.admin();
-  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
+  await createTopics(admin, topics.map((topic) => ({ topic, numPartitions: 1 })));
 
   out.write(`producing ${source.description} to ${topics.length} topic${topics.length === 1 ? '' : 's'} ${topics[0]}${topics.length > 1 ? ' ...' : ''}, ${options.format}, ${describeRate(options.rate)}\n`);
   const batchSize = options.rate > 0 ? Math.max(1, Math.min(MAX_BATCH_MESSAGES, Math.round(options.rate / RATE_BATCHES_PER_SECOND))) : MAX_BATCH_MESSAGES;

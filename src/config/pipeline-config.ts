@@ -354,7 +354,7 @@ export const SNAPSHOTS_DEFAULTS: SnapshotsConfig = { topic: '', everySamples: 50
 
 /** Prediction replicas (`lifelong serve`). */
 export interface ReplicasConfig {
-  /** The replicas' consumer group on the request and task topics; '' = `<source.groupId>.replicas`. */
+  /** The replicas' consumer group on the request topic (`<it>.tasks` on the task topics); '' = `<source.groupId>.replicas`. */
   readonly groupId: string;
 }
 

@@ -33,7 +33,7 @@ export interface ReplicaStatus {
   readonly requestsAnswered: number;
 }
 
-/** The replicas' consumer group on the request and task topics. */
+/** The replicas' consumer group on the request topic; the task topics are read in `<it>.tasks` (kafka/request-consumer.ts). */
 export function replicaGroupId(replicas: ReplicasConfig = REPLICAS_DEFAULTS, source: KafkaSourceConfig): string {
   return replicas.groupId !== '' ? replicas.groupId : `${source.groupId}.replicas`;
 }

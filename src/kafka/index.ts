@@ -5,6 +5,7 @@
 export * from './codec';
 export { kafkaConfig, KafkaConnection, type KafkaClientOptions } from './connection';
 export { createKafkaConnector, type KafkaConnector } from './connector';
+export { createTopics } from './create-topics';
 export type { DeadLetterReason } from './dead-letter';
 export { isKafkaMessageRef, type KafkaMessageRef } from './message-ref';
 export { KafkaPredictionSink, predictionsTopicFor, type KafkaPredictionSinkOptions, type PredictionMessage } from './predictions-sink';

@@ -1,13 +1,21 @@
 /**
- * The consumer of a prediction replica (`lifelong serve`): reads the request topic and every task
- * topic in the replicas' own consumer group, so Kafka spreads their partitions over the replicas,
- * and answers each unlabelled sample on `<topic>.predictions` as the trainer would. Labelled
- * samples and end-of-task markers are the trainer's and are skipped. A malformed record on the
- * request topic is dead-lettered here (the trainer does not read that topic while replicas serve);
- * one on a task topic is left to the trainer, which reads it anyway, so it is dead-lettered once.
+ * The consumer of a prediction replica (`lifelong serve`): reads the request topic in the replicas'
+ * own consumer group and every task topic in `<group>.tasks` (taskGroupId), so Kafka spreads their
+ * partitions over the replicas, and answers each unlabelled sample on `<topic>.predictions` as the
+ * trainer would. Labelled samples and end-of-task markers are the trainer's and are skipped. A
+ * malformed record on the request topic is dead-lettered here (the trainer does not read that topic
+ * while replicas serve); one on a task topic is left to the trainer, which reads it anyway, so it is
+ * dead-lettered once.
  *
  * Offsets: a batch's predictions and dead letters are produced before its offsets are resolved,
  * and kafkajs commits resolved offsets after each batch: at least once, as the trainer.
+ *
+ * Two consumers, in two groups: kafkajs adds a topic to a running consumer only by stopping it
+ * (it leaves its group) and running it again (it rejoins), and every member of the group has to
+ * rejoin too. With the request topic in the task topics' consumer, each new task topic stopped
+ * the requests of every replica for those two rebalances (0.2-3 s measured in the kafka-serve
+ * test, up to a heartbeat interval), right when a task begins and a new model is on its way. The
+ * request topic's consumer is subscribed once, and no task topic disturbs its group.
  */
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { LifelongError } from '../core/errors';
@@ -44,17 +52,23 @@ export interface RequestHandlers {
   readonly onRejected?: (reason: DeadLetterReason, detail: string) => void;
 }
 
+/** The replicas' group on the task topics, beside `groupId` on the request topic (see the file's comment). */
+export function taskGroupId(groupId: string): string {
+  return `${groupId}.tasks`;
+}
+
 export class KafkaRequestConsumer {
   private readonly options: KafkaSourceOptions;
   private readonly handlers: RequestHandlers;
   private readonly log: Logger;
-  private readonly consumer: Consumer;
+  private readonly requestConsumer: Consumer;
+  private readonly taskConsumer: Consumer;
   private readonly topics: TaskTopics;
   private readonly requestTopic: string | undefined;
   private readonly deadLetters: DeadLetters;
   private readonly discovery: DiscoveryPoll;
   private readonly subscribed = new Set<string>();
-  private running = false;
+  private readonly running = new Set<Consumer>();
   private finished = false;
   private closed: Promise<void> | undefined;
 
@@ -64,7 +78,8 @@ export class KafkaRequestConsumer {
     this.log = options.log ?? silentLogger;
     this.requestTopic = options.requestTopic ? options.requestTopic : undefined;
     this.topics = new TaskTopics(taskTopicRules(options), this.log);
-    this.consumer = connection.kafka.consumer(groupConsumerConfig(options));
+    this.requestConsumer = connection.kafka.consumer(groupConsumerConfig(options));
+    this.taskConsumer = connection.kafka.consumer(groupConsumerConfig({ ...options, groupId: taskGroupId(options.groupId) }));
     this.deadLetters = new DeadLetters(options.deadLetterTopic ?? KAFKA_SOURCE_DEFAULTS.deadLetterTopic, connection, () => this.finished);
     this.discovery = new DiscoveryPoll(
       options.topicDiscoveryMs ?? KAFKA_SOURCE_DEFAULTS.topicDiscoveryMs,
@@ -77,7 +92,7 @@ export class KafkaRequestConsumer {
 
   /** Connects and subscribes to the request and task topics there are; new ones are picked up by polling. */
   async start(): Promise<void> {
-    await this.consumer.connect();
+    await Promise.all([this.requestConsumer.connect(), this.taskConsumer.connect()]);
     await this.discovery.run();
   }
 
@@ -88,7 +103,7 @@ export class KafkaRequestConsumer {
       this.discovery.stop();
       await this.discovery.running?.catch(() => undefined);
       try {
-        await this.consumer.disconnect();
+        await Promise.all([this.requestConsumer.disconnect(), this.taskConsumer.disconnect()]);
       } catch (error) {
         throw new LifelongError(`kafka: the request consumer did not disconnect: ${(error as Error).message}`, { cause: error });
       }
@@ -101,22 +116,29 @@ export class KafkaRequestConsumer {
     const names = await admin.listTopics();
     const fresh = names.filter((t) => !this.subscribed.has(t) && (t === this.requestTopic || this.topics.isTaskTopic(t))).sort();
     if (fresh.length === 0 || this.finished) return;
+    const requests = fresh.filter((t) => t === this.requestTopic);
+    const tasks = fresh.filter((t) => t !== this.requestTopic);
+    if (requests.length > 0) await this.subscribe(this.requestConsumer, requests);
+    if (tasks.length > 0) await this.subscribe(this.taskConsumer, tasks);
+    this.log.info(`serving requests from ${fresh.join(', ')}`);
+  }
+
+  private async subscribe(consumer: Consumer, topics: readonly string[]): Promise<void> {
     await retryTransient(
-      `subscribing to ${fresh.join(', ')}`,
+      `subscribing to ${topics.join(', ')}`,
       async () => {
         // kafkajs cannot subscribe while running: stop (after the batch in hand), subscribe, run.
-        if (this.running) await this.consumer.stop();
-        this.running = false;
+        if (this.running.has(consumer)) await consumer.stop();
+        this.running.delete(consumer);
         if (this.finished) return;
-        await this.consumer.subscribe({ topics: fresh, fromBeginning: this.options.fromBeginning ?? KAFKA_SOURCE_DEFAULTS.fromBeginning });
-        for (const topic of fresh) this.subscribed.add(topic);
-        await this.consumer.run({ eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (payload) => this.onBatch(payload) });
-        this.running = true;
+        await consumer.subscribe({ topics: [...topics], fromBeginning: this.options.fromBeginning ?? KAFKA_SOURCE_DEFAULTS.fromBeginning });
+        for (const topic of topics) this.subscribed.add(topic);
+        await consumer.run({ eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (payload) => this.onBatch(payload) });
+        this.running.add(consumer);
       },
       OUTLAST_BROKER_RESTART,
       { log: this.log, stopped: () => this.finished },
     );
-    this.log.info(`serving requests from ${fresh.join(', ')}`);
   }
 
   private async onBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {

@@ -115,8 +115,8 @@ describe('prediction replicas follow the trainer through Kafka snapshots (integr
     const [, last] = published();
     // Requests sent once both replicas serve the last version must carry it: keep sending two
     // more batches of 10 before stopping (stopping at once left a run with none sent after it).
-    // A replica can spend seconds rejoining the group (each new task topic re-subscribes it), so
-    // sending also goes on until both have answered some (the split is asserted below).
+    // Sending also goes on until both replicas have answered some (the split is asserted below), in
+    // case a rebalance of the request group holds one up for a while.
     const servedAt = sent;
     await until('two more batches of requests, and answers from both replicas', async () => (sent >= servedAt + 20 && (await Promise.all(replicas.map(answered))).every((n) => n > 0) ? true : undefined), 30_000);
     sending = false;

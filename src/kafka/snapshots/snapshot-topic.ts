@@ -1,4 +1,5 @@
 import type { KafkaConnection } from '../connection';
+import { createTopics } from '../create-topics';
 
 /**
  * Creates the snapshot topic unless it exists: one partition (the order chunks-then-manifest holds
@@ -10,7 +11,7 @@ export async function ensureSnapshotTopic(connection: KafkaConnection, topic: st
   const admin = await connection.admin();
   if ((await admin.listTopics()).includes(topic)) return;
   try {
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
+    await createTopics(admin, [{ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }]);
   } catch (error) {
     // The other side created it meanwhile.
     if (!(await admin.listTopics()).includes(topic)) throw error;
