@@ -17,6 +17,7 @@ import { AssignerProtocol, type Consumer, type PartitionAssigner } from 'kafkajs
 import { LifelongError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import type { KafkaConnection } from './connection';
+import { createTopics } from './create-topics';
 import { LeaseAssignment, stickyLeases } from './lease-assignment';
 
 /** The lease topic of a pipeline (pipeline names are a-z, 0-9 and '-': valid in a topic name). */
@@ -178,7 +179,7 @@ export class LeaseGroup implements LeaseSource {
     const missing = [...this.topics].filter((t) => !existing.has(t));
     if (missing.length === 0) return;
     try {
-      await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
+      await createTopics(admin, missing.map((topic) => ({ topic, numPartitions: 1 })));
     } catch (error) {
       // Another daemon created them at the same moment: fine, as long as they exist now.
       const now = new Set(await admin.listTopics());
